@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Runs the benchmarks and prints Markdown tables for bench/README.md. Needs `npm run build` first.
+//   npm run bench            all suites
+//   npm run bench -- wmd     one suite
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const only = process.argv[2];
+const run = (script, args) => JSON.parse(execFileSync(process.execPath, ['--expose-gc', join(here, script), ...args.map(String)], { encoding: 'utf8' }).trim().split('\n').pop());
+
+const suites = {
+  wmd() {
+    console.log('### Writer metadata document: read and write\n');
+    console.log('| components | XML size | bare fast-xml-parser parse | our read (parse + model) | read / bare | our write | peak RSS growth: bare / read / write |');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|');
+    for (const n of [1, 100, 10000]) {
+      const parse = run('wmd.mjs', [n, 'parse']);
+      const read = run('wmd.mjs', [n, 'read']);
+      const write = run('wmd.mjs', [n, 'write']);
+      const ms = (x) => (x < 1 ? `${(x * 1000).toFixed(1)} µs` : `${x.toFixed(2)} ms`);
+      console.log(`| ${n} | ${(read.bytes / 1024).toFixed(1)} KiB | ${ms(parse.medianMs)} | ${ms(read.medianMs)} | ${(read.medianMs / parse.medianMs).toFixed(2)}× | ${ms(write.medianMs)} | ${parse.peakRssGrowthMiB.toFixed(1)} / ${read.peakRssGrowthMiB.toFixed(1)} / ${write.peakRssGrowthMiB.toFixed(1)} MiB |`);
+    }
+    console.log('');
+  },
+};
+
+for (const [name, fn] of Object.entries(suites)) if (!only || only === name) fn();

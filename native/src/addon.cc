@@ -1,0 +1,17 @@
+// Module init only: the platform file registers what this OS implements.
+#include <napi.h>
+
+#include "common/platform.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  exports.Set("platform", Napi::String::New(env, mbam::kPlatformName));
+  mbam::RegisterPlatform(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(mbam_vss, Init)

@@ -1,0 +1,9 @@
+#pragma once
+#include <napi.h>
+
+namespace mbam {
+
+// Each POSIX primitive registers its own exports.
+void RegisterFileLock(Napi::Env env, Napi::Object exports);
+
+}  // namespace mbam

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# System packages the tests need, from Debian's archive (run as root, or it uses sudo):
+#   g++-mingw-w64-x86-64   cross-compiles the Windows addon (npm run build:win)
+#   btrfs-progs xfsprogs   filesystems the snapshot tests format on loop devices
+#   util-linux             losetup, fsfreeze, mount
+#   python3 make g++       node-gyp's build of the Linux addon
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+PACKAGES=(g++-mingw-w64-x86-64 btrfs-progs xfsprogs util-linux python3 make g++)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "system packages ready: ${PACKAGES[*]}"

@@ -1,0 +1,11 @@
+import type { Command } from 'commander';
+import { registerWritersCommand } from './writers.js';
+import { registerMetadataCommand } from './metadata.js';
+import { registerDemoCommand } from './demo.js';
+
+/** Every subcommand, one file each. */
+export function registerCommands(program: Command): void {
+  registerWritersCommand(program);
+  registerMetadataCommand(program);
+  registerDemoCommand(program);
+}

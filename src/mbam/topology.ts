@@ -1,0 +1,261 @@
+/**
+ * The MBAM topology file: which servers host which MBAM databases, how to reach their SQL Server
+ * instances, and where the report server and web services are. Secrets never live in the file; it
+ * names an environment variable or a file that holds them.
+ */
+import { readFileSync } from 'node:fs';
+import { invalidInput, VssError } from '../vss/errors.js';
+import { HR } from '../vss/hresult.js';
+
+export const DEFAULT_RECOVERY_DATABASE = 'MBAM Recovery and Hardware';
+export const DEFAULT_COMPLIANCE_DATABASE = 'MBAM Compliance Status';
+export const RECOVERY_CERTIFICATE = 'MBAM Recovery Encryption Certificate';
+
+export type DatabaseRole = 'recovery' | 'complianceAudit';
+export const DATABASE_ROLES: readonly DatabaseRole[] = ['recovery', 'complianceAudit'];
+
+/** A secret by reference: the name of an environment variable, or a file holding it. */
+export type SecretRef = { env: string } | { file: string };
+
+export type SqlAuth =
+  | { type: 'sql'; user: string; password: SecretRef }
+  | { type: 'integrated' };
+
+export interface SqlInstance {
+  /** DNS name or address to connect to. */
+  host: string;
+  port?: number;
+  /** Named instance (absent or MSSQLSERVER: the default instance). */
+  instance?: string;
+  /**
+   * The server name the SQL Server VSS writer uses in its logical paths (a cluster's virtual
+   * name, for example); defaults to the topology server's name.
+   */
+  writerServerName?: string;
+  auth: SqlAuth;
+  encrypt: boolean;
+  trustServerCertificate: boolean;
+}
+
+export interface ServerTopology {
+  /** The server's computer name; `install` picks the server whose name matches this host. */
+  name: string;
+  sql: SqlInstance;
+  databases: Partial<Record<DatabaseRole, { name: string }>>;
+}
+
+export interface Topology {
+  servers: ServerTopology[];
+  reportServerUrl?: string;
+  webServiceUrls: string[];
+  /** Register the hosted writer service too (Windows), not only the express writer. */
+  hostedWriter: boolean;
+  /** Warn in `health` when the last successful backup is older than this. */
+  backupMaxAgeHours: number;
+}
+
+type Json = unknown;
+
+function obj(v: Json, path: string): Record<string, Json> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidInput(path, 'an object', v);
+  return v as Record<string, Json>;
+}
+
+function str(v: Json, path: string, what = 'a non-empty string'): string {
+  if (typeof v !== 'string' || v.trim() === '') throw invalidInput(path, what, v);
+  return v;
+}
+
+function optStr(o: Record<string, Json>, key: string, path: string): string | undefined {
+  return o[key] === undefined ? undefined : str(o[key], `${path}.${key}`);
+}
+
+function bool(o: Record<string, Json>, key: string, path: string, dflt: boolean): boolean {
+  const v = o[key];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw invalidInput(`${path}.${key}`, 'true or false', v);
+  return v;
+}
+
+function noUnknownKeys(o: Record<string, Json>, allowed: string[], path: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) throw invalidInput(`${path}.${k}`, `no such field (allowed: ${allowed.join(', ')})`);
+  }
+}
+
+function url(v: Json, path: string): string {
+  const s = str(v, path, 'an http(s) URL');
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw invalidInput(path, 'an http(s) URL', v);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalidInput(path, 'an http(s) URL', v);
+  if (u.username || u.password) throw invalidInput(path, 'a URL without credentials in it (secrets never live in the topology)', s.replace(/\/\/[^@]*@/, '//***@'));
+  return s;
+}
+
+function secretRef(v: Json, path: string): SecretRef {
+  const o = obj(v, path);
+  noUnknownKeys(o, ['env', 'file'], path);
+  if (o['env'] !== undefined && o['file'] !== undefined) throw invalidInput(path, 'either "env" or "file", not both');
+  if (o['env'] !== undefined) {
+    const env = str(o['env'], `${path}.env`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(env)) throw invalidInput(`${path}.env`, 'an environment variable name', env);
+    return { env };
+  }
+  if (o['file'] !== undefined) return { file: str(o['file'], `${path}.file`) };
+  throw invalidInput(path, '{"env": "VAR"} or {"file": "/path/to/secret"}');
+}
+
+function parseAuth(v: Json, path: string): SqlAuth {
+  const o = obj(v, path);
+  if ('password' in o && typeof o['password'] === 'string') {
+    throw invalidInput(`${path}.password`, 'a reference {"env": …} or {"file": …}; secrets never live in the topology file');
+  }
+  const type = o['type'] ?? 'sql';
+  if (type === 'integrated') {
+    noUnknownKeys(o, ['type'], path);
+    return { type: 'integrated' };
+  }
+  if (type !== 'sql') throw invalidInput(`${path}.type`, '"sql" or "integrated"', type);
+  noUnknownKeys(o, ['type', 'user', 'password'], path);
+  return { type: 'sql', user: str(o['user'], `${path}.user`), password: secretRef(o['password'], `${path}.password`) };
+}
+
+function parseSql(v: Json, path: string): SqlInstance {
+  const o = obj(v, path);
+  noUnknownKeys(o, ['host', 'port', 'instance', 'writerServerName', 'auth', 'encrypt', 'trustServerCertificate'], path);
+  const sql: SqlInstance = {
+    host: str(o['host'], `${path}.host`),
+    auth: o['auth'] === undefined ? { type: 'integrated' } : parseAuth(o['auth'], `${path}.auth`),
+    encrypt: bool(o, 'encrypt', path, true),
+    trustServerCertificate: bool(o, 'trustServerCertificate', path, false),
+  };
+  if (o['port'] !== undefined) {
+    const p = o['port'];
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) throw invalidInput(`${path}.port`, 'an integer from 1 to 65535', p);
+    sql.port = p;
+  }
+  const instance = optStr(o, 'instance', path);
+  if (instance !== undefined) {
+    if (!/^[A-Za-z_][A-Za-z0-9_$#]{0,15}$/.test(instance)) throw invalidInput(`${path}.instance`, 'a SQL Server instance name (letters, digits, _, $, #; at most 16)', instance);
+    if (instance.toUpperCase() !== 'MSSQLSERVER') sql.instance = instance;
+  }
+  const wsn = optStr(o, 'writerServerName', path);
+  if (wsn !== undefined) sql.writerServerName = wsn;
+  return sql;
+}
+
+const COMPUTER_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
+
+function parseServer(v: Json, path: string): ServerTopology {
+  const o = obj(v, path);
+  noUnknownKeys(o, ['name', 'sql', 'databases'], path);
+  const name = str(o['name'], `${path}.name`);
+  if (!COMPUTER_NAME.test(name)) throw invalidInput(`${path}.name`, 'a computer name (letters, digits, hyphens, dots)', name);
+  const dbs = obj(o['databases'], `${path}.databases`);
+  noUnknownKeys(dbs, [...DATABASE_ROLES], `${path}.databases`);
+  const databases: ServerTopology['databases'] = {};
+  for (const role of DATABASE_ROLES) {
+    const d = dbs[role];
+    if (d === undefined || d === false) continue;
+    const dflt = role === 'recovery' ? DEFAULT_RECOVERY_DATABASE : DEFAULT_COMPLIANCE_DATABASE;
+    if (d === true) {
+      databases[role] = { name: dflt };
+      continue;
+    }
+    const dobj = obj(d, `${path}.databases.${role}`);
+    noUnknownKeys(dobj, ['name'], `${path}.databases.${role}`);
+    const dbName = dobj['name'] === undefined ? dflt : str(dobj['name'], `${path}.databases.${role}.name`);
+    if (dbName.length > 128) throw invalidInput(`${path}.databases.${role}.name`, 'a database name of at most 128 characters', dbName);
+    databases[role] = { name: dbName };
+  }
+  if (Object.keys(databases).length === 0) {
+    throw invalidInput(`${path}.databases`, 'at least one of "recovery" or "complianceAudit"');
+  }
+  return { name, sql: parseSql(o['sql'], `${path}.sql`), databases };
+}
+
+/** Validates a parsed JSON value; every error names the JSON path and what was expected. */
+export function parseTopology(value: Json): Topology {
+  const o = obj(value, '$');
+  noUnknownKeys(o, ['$schema', 'servers', 'reportServerUrl', 'webServiceUrls', 'hostedWriter', 'backupMaxAgeHours'], '$');
+  if (!Array.isArray(o['servers']) || o['servers'].length === 0) throw invalidInput('$.servers', 'a non-empty array of servers', o['servers']);
+  const servers = o['servers'].map((s, i) => parseServer(s, `$.servers[${i}]`));
+  const seen = new Map<string, number>();
+  servers.forEach((s, i) => {
+    const k = s.name.toLowerCase();
+    if (seen.has(k)) throw invalidInput(`$.servers[${i}].name`, `a unique server name ('${s.name}' is also $.servers[${seen.get(k)}])`);
+    seen.set(k, i);
+  });
+  for (const role of DATABASE_ROLES) {
+    const hosts = servers.filter((s) => s.databases[role]);
+    if (hosts.length > 1) {
+      throw invalidInput(`$.servers[${servers.indexOf(hosts[1]!)}].databases.${role}`, `the ${role} database on one server only (also on ${hosts[0]!.name})`);
+    }
+  }
+  const t: Topology = {
+    servers,
+    webServiceUrls: [],
+    hostedWriter: bool(o, 'hostedWriter', '$', false),
+    backupMaxAgeHours: 24,
+  };
+  if (o['reportServerUrl'] !== undefined) t.reportServerUrl = url(o['reportServerUrl'], '$.reportServerUrl');
+  if (o['webServiceUrls'] !== undefined) {
+    if (!Array.isArray(o['webServiceUrls'])) throw invalidInput('$.webServiceUrls', 'an array of URLs', o['webServiceUrls']);
+    t.webServiceUrls = o['webServiceUrls'].map((u, i) => url(u, `$.webServiceUrls[${i}]`));
+  }
+  if (o['backupMaxAgeHours'] !== undefined) {
+    const h = o['backupMaxAgeHours'];
+    if (typeof h !== 'number' || !(h > 0)) throw invalidInput('$.backupMaxAgeHours', 'a positive number of hours', h);
+    t.backupMaxAgeHours = h;
+  }
+  return t;
+}
+
+export function loadTopology(file: string): Topology {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new VssError(HR.E_INVALIDARG, { message: `topology file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? e})`, category: 'input', cause: e });
+  }
+  let json: Json;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new VssError(HR.E_INVALIDARG, { message: `topology file ${file}: not valid JSON (${(e as Error).message})`, category: 'input', cause: e });
+  }
+  try {
+    return parseTopology(json);
+  } catch (e) {
+    if (e instanceof VssError) {
+      throw new VssError(e.hresult, { message: `topology file ${file}: ${e.message}`, category: 'input', cause: e });
+    }
+    throw e;
+  }
+}
+
+/** The server entry by name (case-insensitive, ignoring any DNS suffix of the host name). */
+export function findServer(t: Topology, name: string): ServerTopology | undefined {
+  const short = (n: string) => n.toLowerCase().split('.')[0];
+  return t.servers.find((s) => s.name.toLowerCase() === name.toLowerCase()) ?? t.servers.find((s) => short(s.name) === short(name));
+}
+
+/** Reads a referenced secret. The value is never logged; errors name only the reference. */
+export function readSecret(ref: SecretRef, what: string): string {
+  if ('env' in ref) {
+    const v = process.env[ref.env];
+    if (v === undefined || v === '') {
+      throw new VssError(HR.E_INVALIDARG, { message: `${what}: environment variable ${ref.env} is not set`, category: 'precondition', hint: `Set ${ref.env} in the environment of the process (not on its command line).` });
+    }
+    return v;
+  }
+  try {
+    return readFileSync(ref.file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new VssError(HR.E_INVALIDARG, { message: `${what}: cannot read secret file ${ref.file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, category: 'precondition', cause: e });
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The state directory and the primitives that keep it crash-safe: private directories, atomic file
+ * replacement (temp file, fsync, rename, fsync of the directory), synced appends, and one
+ * process-wide lock per state directory that serialises installers.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { VssError } from '../vss/errors.js';
+import { HR } from '../vss/hresult.js';
+import { loadNative } from './native.js';
+
+/** The system-wide state directory on POSIX (root's default). */
+export const SYSTEM_STATE_DIR = '/var/lib/mbam-vss';
+
+export function defaultStateDir(): string {
+  if (process.platform === 'win32') return join(process.env['ProgramData'] ?? 'C:\\ProgramData', 'mbam-vss');
+  if (typeof process.geteuid === 'function' && process.geteuid() === 0) return SYSTEM_STATE_DIR;
+  return join(process.env['XDG_STATE_HOME'] || join(homedir(), '.local', 'state'), 'mbam-vss');
+}
+
+/** `--state-dir`, else MBAM_VSS_STATE_DIR, else the default for this user. */
+export function resolveStateDir(explicit?: string): string {
+  return explicit || process.env['MBAM_VSS_STATE_DIR'] || defaultStateDir();
+}
+
+/** Creates the directory (and parents) with mode 0700, and tightens it if it already exists. */
+export function ensurePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (process.platform !== 'win32') fs.chmodSync(dir, 0o700);
+}
+
+export function fsyncDir(dir: string): void {
+  if (process.platform === 'win32') return; // directories cannot be opened for fsync there
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function writeSyncedFile(path: string, data: string | Uint8Array, flag = 'wx'): void {
+  const fd = fs.openSync(path, flag, 0o600);
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Replaces `path` atomically: readers see the old content or the new, never a torn file. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    writeSyncedFile(tmp, data);
+    fs.renameSync(tmp, path);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fsyncDir(dirname(path));
+}
+
+/** Appends one line and syncs it before returning (a write-ahead journal record). */
+export function appendSynced(path: string, line: string): void {
+  const fd = fs.openSync(path, 'a', 0o600);
+  try {
+    fs.writeSync(fd, line.endsWith('\n') ? line : line + '\n');
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const held = new Map<string, { fd: number; depth: number }>();
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `fn` holding the state directory's lock. The lock is an flock, so the kernel releases it if
+ * this process dies; it is re-entrant within the process (flock would otherwise conflict with
+ * itself across two opens).
+ */
+export async function withStateLock<T>(stateDir: string, fn: () => Promise<T> | T, timeoutMs = 30_000): Promise<T> {
+  ensurePrivateDir(stateDir);
+  const lockPath = join(stateDir, 'lock');
+  const mine = held.get(lockPath);
+  if (mine) {
+    mine.depth++;
+    try {
+      return await fn();
+    } finally {
+      mine.depth--;
+    }
+  }
+  const fd = await acquire(lockPath, timeoutMs);
+  held.set(lockPath, { fd, depth: 1 });
+  try {
+    return await fn();
+  } finally {
+    held.delete(lockPath);
+    release(fd);
+  }
+}
+
+async function acquire(lockPath: string, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  if (process.platform === 'win32') return acquireExclusiveFile(lockPath, deadline);
+  const native = loadNative() as unknown as { tryLock(p: string): number };
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    const fd = native.tryLock(lockPath);
+    if (fd >= 0) return fd;
+    if (Date.now() >= deadline) throw lockTimeout(lockPath, timeoutMs);
+    await sleep(delay);
+  }
+}
+
+function release(fd: number): void {
+  if (process.platform === 'win32') {
+    fs.closeSync(fd);
+    return;
+  }
+  (loadNative() as unknown as { unlock(fd: number): void }).unlock(fd);
+}
+
+// Windows: an exclusive share-mode open is the lock; the OS closes it when the process dies.
+async function acquireExclusiveFile(lockPath: string, deadline: number): Promise<number> {
+  for (;;) {
+    try {
+      return fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT | (fs.constants as Record<string, number>)['UV_FS_O_EXLOCK']!, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() >= deadline) throw lockTimeout(lockPath, 0);
+      await sleep(50);
+    }
+  }
+}
+
+function lockTimeout(lockPath: string, ms: number): VssError {
+  return new VssError(HR.VSS_E_SNAPSHOT_SET_IN_PROGRESS, {
+    message: `another mbam-vss process holds ${lockPath}${ms ? ` (waited ${ms} ms)` : ''}`,
+    hint: 'Wait for the other install, uninstall or backup to finish, then run this again.',
+    category: 'precondition',
+  });
+}

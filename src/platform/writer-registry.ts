@@ -1,0 +1,196 @@
+/**
+ * The express-writer store for POSIX: what `%SystemRoot%\Vss\Writers\*.xml` is on Windows. Each
+ * registered writer is a directory `writers/<writerId>/` holding its metadata document
+ * (`metadata.xml`) and a small record (`record.json`: when, by which tool, the dependencies VSS
+ * keeps outside the XML, and the document's SHA-256).
+ *
+ * A registration appears and disappears by one rename of that directory, so no reader ever sees
+ * half of one: it is built under `.tmp-*`, synced, then renamed into place (rename onto an existing
+ * non-empty directory fails, which is also how "already exists" is detected atomically), and
+ * removed by renaming it to `.trash-*` first. Callers hold the state lock.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { VssError } from '../vss/errors.js';
+import { parseGuid, type Guid } from '../vss/guid.js';
+import { HR } from '../vss/hresult.js';
+import {
+  componentKey, parseWriterMetadata, writeWriterMetadata, type ComponentDependency, type WriterMetadata,
+} from '../vss/writer-metadata.js';
+import { ensurePrivateDir, fsyncDir, writeSyncedFile } from './state.js';
+import { TOOL_VERSION } from '../version.js';
+
+export interface RegistrationRecord {
+  format: 1;
+  writerId: Guid;
+  instanceId: Guid;
+  friendlyName: string;
+  registeredAt: string;
+  toolVersion: string;
+  metadataSha256: string;
+  /** Component dependencies by component key (`logicalPath\name`), which the XML does not carry. */
+  dependencies: Record<string, ComponentDependency[]>;
+}
+
+export interface Registration {
+  writerId: Guid;
+  metadata: WriterMetadata;
+  xml: string;
+  record: RegistrationRecord;
+}
+
+export interface RegistryProblem {
+  path: string;
+  problem: string;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+
+export class WriterRegistry {
+  readonly dir: string;
+
+  constructor(readonly stateDir: string) {
+    this.dir = join(stateDir, 'writers');
+  }
+
+  private entryDir(writerId: string): string {
+    return join(this.dir, parseGuid(writerId, 'writer id'));
+  }
+
+  /** Registers a writer; VSS_E_OBJECT_ALREADY_EXISTS when one with this writer id is registered. */
+  register(md: WriterMetadata): Registration {
+    ensurePrivateDir(this.dir);
+    this.sweep();
+    const writerId = parseGuid(md.identity.writerId);
+    const final = this.entryDir(writerId);
+    if (fs.existsSync(final)) throw alreadyExists(md, final);
+    const xml = writeWriterMetadata(md);
+    const dependencies: Record<string, ComponentDependency[]> = {};
+    for (const c of md.components) if (c.dependencies.length) dependencies[componentKey(c)] = c.dependencies;
+    const record: RegistrationRecord = {
+      format: 1,
+      writerId,
+      instanceId: parseGuid(md.identity.instanceId),
+      friendlyName: md.identity.friendlyName,
+      registeredAt: new Date().toISOString(),
+      toolVersion: TOOL_VERSION,
+      metadataSha256: sha256(xml),
+      dependencies,
+    };
+    const tmp = join(this.dir, `.tmp-${writerId}-${randomBytes(4).toString('hex')}`);
+    fs.mkdirSync(tmp, { mode: 0o700 });
+    try {
+      writeSyncedFile(join(tmp, 'metadata.xml'), xml);
+      writeSyncedFile(join(tmp, 'record.json'), JSON.stringify(record, null, 2) + '\n');
+      fsyncDir(tmp);
+      fs.renameSync(tmp, final);
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') throw alreadyExists(md, final);
+      throw e;
+    }
+    fsyncDir(this.dir);
+    return { writerId, metadata: this.withDependencies(parseWriterMetadata(xml), record), xml, record };
+  }
+
+  /** Unregisters; VSS_E_OBJECT_NOT_FOUND when absent. Works on a corrupt entry too. */
+  unregister(writerId: string): void {
+    const final = this.entryDir(writerId);
+    if (!fs.existsSync(final)) {
+      throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `no writer with id ${parseGuid(writerId)} is registered (${this.dir})` });
+    }
+    const trash = join(this.dir, `.trash-${parseGuid(writerId)}-${randomBytes(4).toString('hex')}`);
+    fs.renameSync(final, trash);
+    fsyncDir(this.dir);
+    fs.rmSync(trash, { recursive: true, force: true });
+  }
+
+  get(writerId: string): Registration | undefined {
+    const dir = this.entryDir(writerId);
+    if (!fs.existsSync(dir)) return undefined;
+    return this.read(dir);
+  }
+
+  /** Every registration, and every entry that could not be read (named, never silently dropped). */
+  list(): { registrations: Registration[]; problems: RegistryProblem[] } {
+    const registrations: Registration[] = [];
+    const problems: RegistryProblem[] = [];
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { registrations, problems };
+      throw e;
+    }
+    for (const name of names.sort()) {
+      const path = join(this.dir, name);
+      if (name.startsWith('.tmp-') || name.startsWith('.trash-')) continue; // swept under the lock
+      try {
+        parseGuid(name);
+        registrations.push(this.read(path));
+      } catch (e) {
+        problems.push({ path, problem: e instanceof VssError ? e.message : String((e as Error).message ?? e) });
+      }
+    }
+    return { registrations, problems };
+  }
+
+  /** Removes leftovers of a registration or removal that a crash interrupted. */
+  sweep(): void {
+    let changed = false;
+    for (const name of safeReaddir(this.dir)) {
+      if (name.startsWith('.tmp-') || name.startsWith('.trash-')) {
+        fs.rmSync(join(this.dir, name), { recursive: true, force: true });
+        changed = true;
+      }
+    }
+    if (changed) fsyncDir(this.dir);
+  }
+
+  private read(dir: string): Registration {
+    const corrupt = (what: string, cause?: unknown) =>
+      new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message: `registry entry ${dir}: ${what}`, cause, category: 'failed' });
+    let xml: string;
+    let record: RegistrationRecord;
+    try {
+      xml = fs.readFileSync(join(dir, 'metadata.xml'), 'utf8');
+    } catch (e) {
+      throw corrupt(`metadata.xml is unreadable (${(e as NodeJS.ErrnoException).code})`, e);
+    }
+    try {
+      record = JSON.parse(fs.readFileSync(join(dir, 'record.json'), 'utf8')) as RegistrationRecord;
+    } catch (e) {
+      throw corrupt(`record.json is missing or not valid JSON (${(e as Error).message})`, e);
+    }
+    if (record.metadataSha256 !== sha256(xml)) throw corrupt('metadata.xml does not match the SHA-256 in record.json (truncated or edited)');
+    let md: WriterMetadata;
+    try {
+      md = parseWriterMetadata(xml, join(dir, 'metadata.xml'));
+    } catch (e) {
+      throw corrupt((e as Error).message, e);
+    }
+    return { writerId: md.identity.writerId, metadata: this.withDependencies(md, record), xml, record };
+  }
+
+  private withDependencies(md: WriterMetadata, record: RegistrationRecord): WriterMetadata {
+    for (const c of md.components) c.dependencies = record.dependencies?.[componentKey(c)] ?? [];
+    return md;
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function alreadyExists(md: WriterMetadata, path: string): VssError {
+  return new VssError(HR.VSS_E_OBJECT_ALREADY_EXISTS, {
+    message: `writer ${md.identity.friendlyName} (${parseGuid(md.identity.writerId)}) is already registered (${path})`,
+    hint: 'Unregister it first (mbam-vss unregister-writer <id>), or run install, which replaces a registration in one transaction.',
+  });
+}

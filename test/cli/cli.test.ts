@@ -1,0 +1,63 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { CAPTURES } from '../support/paths.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'mbam-cli-'));
+
+describe('mbam-vss CLI', () => {
+  it('--help describes the commands and the exit codes', () => {
+    const r = runCli(['--help']);
+    expect(r.code).toBe(0);
+    for (const c of ['writers', 'metadata', 'demo']) expect(r.stdout).toContain(c);
+    expect(r.stdout).toMatch(/Exit codes:\n  0  done\n  1  the operation failed and was rolled back cleanly\n  2  bad usage/);
+    expect(runCli(['metadata', '--help']).stdout).toMatch(/--file <wmd.xml>/);
+  });
+
+  it('bad usage exits 2', () => {
+    expect(runCli(['no-such-command']).code).toBe(2);
+    expect(runCli(['writers', '--no-such-option']).code).toBe(2);
+    const both = runCli(['metadata', 'x', '--file', 'y']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/metadata: expected either a writer id\/name or --file/);
+  });
+
+  it('metadata --file reads any captured document, as text, JSON or XML', () => {
+    const file = join(CAPTURES, 'with_sql', 'WM4.xml');
+    const text = runCli(['metadata', '--file', file]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain("Writer: 'SqlServerWriter'");
+    expect(text.stdout).toContain('FILEGROUP WIN2012-SQL17-2\\local1');
+    expect(text.stdout).toContain('Excludes: F:\\MSSQL14.MSSQLSERVER\\MSSQL\\DATA\\NonNimbleDatabase.mdf');
+    const json = runCli(['metadata', '--file', file, '--json']).json();
+    expect(json.components).toHaveLength(5);
+    const xml = runCli(['metadata', '--file', file, '--xml']);
+    expect(xml.stdout).toMatch(/^<WRITER_METADATA xmlns="x-schema:#VssWriterMetadataInfo" version="1.2" backupSchema="881">/);
+  });
+
+  it('a broken document exits 2 naming the problem', () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'evil.xml'), '<!DOCTYPE x [<!ENTITY a "b">]><WRITER_METADATA/>');
+    const r = runCli(['metadata', '--file', join(dir, 'evil.xml')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/evil\.xml: document type declarations and entities are not allowed/);
+    expect(r.stderr).toMatch(/VSS_E_CORRUPT_XML_DOCUMENT \(0x80042310\)/);
+    const j = runCli(['metadata', '--file', join(dir, 'evil.xml'), '--json']);
+    expect(j.json()).toMatchObject({ ok: false, exitCode: 2, error: { name: 'VSS_E_CORRUPT_XML_DOCUMENT' } });
+  });
+
+  it('writers on an empty state directory', () => {
+    const r = runCli(['writers', '--state-dir', tmp()]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('No writers are registered.');
+    expect(runCli(['writers', '--json'], { MBAM_VSS_STATE_DIR: tmp() }).json()).toEqual({ writers: [], problems: [] });
+  });
+
+  it('metadata for an unknown writer exits 1 with VSS_E_OBJECT_NOT_FOUND', () => {
+    const r = runCli(['metadata', 'nope', '--state-dir', tmp()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/VSS_E_OBJECT_NOT_FOUND/);
+  });
+});

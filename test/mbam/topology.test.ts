@@ -1,0 +1,79 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadTopology, parseTopology, readSecret } from '../../src/mbam/topology.js';
+import { VssError } from '../../src/vss/errors.js';
+import { EXAMPLE_TOPOLOGY } from '../support/paths.js';
+
+const server = (over: Record<string, unknown> = {}) => ({
+  name: 'MBAM-DB1',
+  sql: { host: 'db1.example', auth: { type: 'sql', user: 'u', password: { env: 'PW' } } },
+  databases: { recovery: true },
+  ...over,
+});
+
+function expectInvalid(value: unknown, message: RegExp) {
+  try {
+    parseTopology(value);
+    expect.unreachable();
+  } catch (e) {
+    expect(e).toBeInstanceOf(VssError);
+    expect((e as VssError).category).toBe('input');
+    expect((e as VssError).message).toMatch(message);
+  }
+}
+
+describe('topology', () => {
+  it('reads the example with MBAM defaults', () => {
+    const t = loadTopology(EXAMPLE_TOPOLOGY);
+    expect(t.servers.map((s) => s.name)).toEqual(['MBAM-REC01', 'MBAM-CMP01']);
+    expect(t.servers[0]!.databases).toEqual({ recovery: { name: 'MBAM Recovery and Hardware' } });
+    expect(t.servers[1]!.databases).toEqual({ complianceAudit: { name: 'MBAM Compliance Status' } });
+    expect(t.servers[1]!.sql).toMatchObject({ instance: 'MBAM', encrypt: true, trustServerCertificate: false });
+    expect(t.webServiceUrls.length).toBe(2);
+  });
+
+  it.each([
+    [{}, /^\$\.servers: expected a non-empty array of servers/],
+    [{ servers: [server({ name: '' })] }, /^\$\.servers\[0\]\.name: expected a non-empty string/],
+    [{ servers: [server({ databases: {} })] }, /^\$\.servers\[0\]\.databases: expected at least one of/],
+    [{ servers: [server({ databases: { recovery: true, audit: true } })] }, /^\$\.servers\[0\]\.databases\.audit: expected no such field/],
+    [{ servers: [server({ sql: { host: 'h', port: 70000 } })] }, /^\$\.servers\[0\]\.sql\.port: expected an integer from 1 to 65535 \(got 70000\)/],
+    [{ servers: [server({ sql: { host: 'h', instance: 'bad name' } })] }, /^\$\.servers\[0\]\.sql\.instance: expected a SQL Server instance name/],
+    [{ servers: [server({ sql: { host: 'h', auth: { type: 'sql', user: 'u', password: 'hunter2' } } })] }, /^\$\.servers\[0\]\.sql\.auth\.password: expected a reference .* secrets never live in the topology file/],
+    [{ servers: [server({ sql: { host: 'h', auth: { type: 'sql', user: 'u', password: { env: '1X' } } } })] }, /password\.env: expected an environment variable name/],
+    [{ servers: [server(), server()] }, /^\$\.servers\[1\]\.name: expected a unique server name/],
+    [{ servers: [server(), server({ name: 'MBAM-DB2' })] }, /^\$\.servers\[1\]\.databases\.recovery: expected the recovery database on one server only/],
+    [{ servers: [server()], reportServerUrl: 'ftp://x' }, /^\$\.reportServerUrl: expected an http\(s\) URL/],
+    [{ servers: [server()], webServiceUrls: ['https://user:pw@web/x'] }, /^\$\.webServiceUrls\[0\]: expected a URL without credentials/],
+    [{ servers: [server()], backupMaxAgeHours: -1 }, /^\$\.backupMaxAgeHours: expected a positive number/],
+    [{ servers: [server()], extra: 1 }, /^\$\.extra: expected no such field/],
+  ])('rejects %j naming the field', (value, message) => expectInvalid(value, message));
+
+  it('never echoes a secret in an error', () => {
+    try {
+      parseTopology({ servers: [server()], webServiceUrls: ['https://user:s3cr3t@web/x'] });
+    } catch (e) {
+      expect(String((e as Error).message)).not.toContain('s3cr3t');
+    }
+  });
+
+  it('names the file for unreadable or non-JSON topology', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'topo-'));
+    writeFileSync(join(dir, 'bad.json'), '{ "servers": [');
+    expect(() => loadTopology(join(dir, 'bad.json'))).toThrow(/bad\.json: not valid JSON/);
+    expect(() => loadTopology(join(dir, 'missing.json'))).toThrow(/missing\.json: cannot read it \(ENOENT\)/);
+    writeFileSync(join(dir, 't.json'), JSON.stringify({ servers: [server({ sql: { host: 3 } })] }));
+    expect(() => loadTopology(join(dir, 't.json'))).toThrow(/t\.json: \$\.servers\[0\]\.sql\.host/);
+  });
+
+  it('reads secrets by reference and says which reference is missing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sec-'));
+    writeFileSync(join(dir, 'pw'), 'from-file\n');
+    expect(readSecret({ file: join(dir, 'pw') }, 'x')).toBe('from-file');
+    process.env['MBAM_TEST_PW'] = 'from-env';
+    expect(readSecret({ env: 'MBAM_TEST_PW' }, 'x')).toBe('from-env');
+    expect(() => readSecret({ env: 'MBAM_TEST_UNSET_PW' }, 'server A')).toThrow(/server A: environment variable MBAM_TEST_UNSET_PW is not set/);
+  });
+});

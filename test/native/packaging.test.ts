@@ -1,0 +1,59 @@
+/**
+ * The package must work as a dependency under npm 11, which skips dependencies' install scripts:
+ * the tarball carries the linux-x64 prebuild, and a fresh project that installs it can load the
+ * addon and run the CLI without compiling anything.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect } from 'vitest';
+import { itRequires, prereq, hasCommand } from '../support/prereq.js';
+import { REPO } from '../support/paths.js';
+
+const linux = prereq(process.platform === 'linux' && process.arch === 'x64', 'a linux-x64 machine');
+const mingw = prereq(hasCommand('x86_64-w64-mingw32-g++-posix') && hasCommand('x86_64-w64-mingw32-objdump'), 'MinGW-w64 (apt-get install g++-mingw-w64-x86-64)');
+
+describe('packaging', () => {
+  itRequires(mingw, 'npm run build:win cross-compiles a PE32+ DLL exporting napi_register_module_v1, warnings as errors', () => {
+    execFileSync('npm', ['run', '--silent', 'build:win'], { cwd: REPO, stdio: 'pipe' });
+    const binary = join(REPO, 'build-win', 'mbam_vss.node');
+    const headers = execFileSync('x86_64-w64-mingw32-objdump', ['-f', '-p', binary], { encoding: 'utf8' });
+    expect(headers).toMatch(/file format pei-x86-64/);
+    expect(headers).toMatch(/Magic\s+020b\s+\(PE32\+\)/);
+    expect(headers).toMatch(/\[\s*\d+\]\s+napi_register_module_v1/);
+    // Only system DLLs and node.exe: nothing a Windows machine would lack.
+    const dlls = [...headers.matchAll(/DLL Name: (\S+)/g)].map((m) => m[1]!.toLowerCase()).sort();
+    expect(dlls.every((d) => ['advapi32.dll', 'kernel32.dll', 'msvcrt.dll', 'node.exe', 'ole32.dll', 'oleaut32.dll', 'vssapi.dll'].includes(d)), dlls.join(',')).toBe(true);
+    const src = execFileSync('node', ['-e', "process.stdout.write(require('fs').readFileSync('scripts/build-win.mjs','utf8'))"], { cwd: REPO, encoding: 'utf8' });
+    expect(src).toContain("'-Werror'");
+  }, 180_000);
+
+  itRequires(linux, 'npm pack carries the linux-x64 prebuild, and a project that installs it runs without compiling', () => {
+    execFileSync('npx', ['prebuildify', '--napi', '--strip', '--tag-libc'], { cwd: REPO, stdio: 'pipe' });
+    const dest = mkdtempSync(join(tmpdir(), 'mbam-pack-'));
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], { cwd: REPO, encoding: 'utf8' }));
+    const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
+    expect(files).toContain('dist/index.js');
+    expect(files).toContain('dist/cli/main.js');
+    expect(files).toContain('binding.gyp');
+    expect(files.some((f) => /^prebuilds\/linux-x64\/.*\.node$/.test(f))).toBe(true);
+    expect(files.some((f) => f.startsWith('build/'))).toBe(false);
+    expect(files.some((f) => f.startsWith('test/'))).toBe(false);
+
+    const project = mkdtempSync(join(tmpdir(), 'mbam-consumer-'));
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', type: 'module', private: true }));
+    const tarball = join(dest, readdirSync(dest).find((f) => f.endsWith('.tgz'))!);
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: project, stdio: 'pipe' });
+    const installed = join(project, 'node_modules', 'mbam-vss');
+    expect(existsSync(join(installed, 'build'))).toBe(false); // nothing was compiled
+    const out = execFileSync('node', ['--input-type=module', '-e', "import('mbam-vss').then(m => console.log(JSON.stringify({ caps: m.nativeCapabilities(), v: m.TOOL_VERSION, hr: m.HR.VSS_E_WRITERERROR_RETRYABLE })))"], { cwd: project, encoding: 'utf8' });
+    const r = JSON.parse(out);
+    expect(r.hr).toBe(0x800423f3);
+    expect(typeof r.caps.fsFreeze).toBe('boolean');
+    const demo = execFileSync(join(project, 'node_modules', '.bin', 'mbam-vss'), ['demo', '--json'], { cwd: project, encoding: 'utf8' });
+    expect(JSON.parse(demo).servers).toHaveLength(2);
+    rmSync(project, { recursive: true, force: true });
+    rmSync(dest, { recursive: true, force: true });
+  }, 300_000);
+});
