@@ -24,6 +24,17 @@ const suites = {
     }
     console.log('');
   },
+  registry() {
+    console.log('### Writer registry: install (register + verify) and listWriters\n');
+    console.log('| writers registered | install (journaled: register + verify) | raw: 2 files written, fsynced, renamed | ratio | listWriters | raw: read every file | ratio |');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|');
+    for (const n of [1, 100, 1000]) {
+      const r = run('registry.mjs', [n]);
+      const ms = (x) => `${x.toFixed(2)} ms`;
+      console.log(`| ${n} | ${ms(r.installMs)} | ${ms(r.rawMs)} | ${(r.installMs / r.rawMs).toFixed(1)}× | ${ms(r.listMs)} | ${ms(r.rawListMs)} | ${(r.listMs / r.rawListMs).toFixed(1)}× |`);
+    }
+    console.log('');
+  },
 };
 
 for (const [name, fn] of Object.entries(suites)) if (!only || only === name) fn();

@@ -2,10 +2,14 @@ import type { Command } from 'commander';
 import { registerWritersCommand } from './writers.js';
 import { registerMetadataCommand } from './metadata.js';
 import { registerDemoCommand } from './demo.js';
+import { registerInstallCommands } from './install.js';
+import { registerStatusCommand } from './status.js';
 
 /** Every subcommand, one file each. */
 export function registerCommands(program: Command): void {
   registerWritersCommand(program);
   registerMetadataCommand(program);
+  registerInstallCommands(program);
+  registerStatusCommand(program);
   registerDemoCommand(program);
 }

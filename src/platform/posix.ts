@@ -6,7 +6,7 @@ import { assertExpressWriterMetadata } from '../vss/express-writer.js';
 import { parseWriterMetadata, type WriterMetadata } from '../vss/writer-metadata.js';
 import type { Platform, PrivilegeCheck, SqlWriterCheck } from './platform.js';
 import { SYSTEM_STATE_DIR, withStateLock } from './state.js';
-import { WriterRegistry, type Registration } from './writer-registry.js';
+import { WriterRegistry } from './writer-registry.js';
 
 export class PosixPlatform implements Platform {
   readonly name = 'posix' as const;
@@ -28,18 +28,27 @@ export class PosixPlatform implements Platform {
 
   async listWriters(): Promise<WriterStatus[]> {
     // Express writers run no code: VSS reports them Stable with no error, and so do we.
-    return this.registry.list().registrations.map((r) => statusOf(r));
+    return this.registry.listRecords().registrations.map((r) => {
+      const s: WriterStatus = { name: r.friendlyName, writerId: r.writerId, instanceId: r.instanceId, state: 'STABLE', lastError: 0 };
+      if (r.instanceName !== undefined) s.instanceName = r.instanceName;
+      return s;
+    });
   }
 
   async registryProblems() {
-    return this.registry.list().problems;
+    return this.registry.listRecords().problems;
   }
 
   async getWriterMetadata(idOrName: string): Promise<WriterMetadata> {
-    const { registrations } = this.registry.list();
-    const found = isGuid(idOrName)
-      ? registrations.find((r) => r.writerId === parseGuid(idOrName) || r.metadata.identity.instanceId === parseGuid(idOrName))
-      : registrations.find((r) => r.metadata.identity.friendlyName.toLowerCase() === idOrName.toLowerCase());
+    // A writer id names its registry entry directly; an instance id or a name is found in the
+    // records, and only the matching document is parsed.
+    const direct = isGuid(idOrName) ? this.registry.get(idOrName) : undefined;
+    if (direct) return direct.metadata;
+    const wanted = isGuid(idOrName) ? parseGuid(idOrName) : idOrName.toLowerCase();
+    const record = this.registry
+      .listRecords()
+      .registrations.find((r) => (isGuid(idOrName) ? r.instanceId === wanted : r.friendlyName.toLowerCase() === wanted));
+    const found = record && this.registry.get(record.writerId);
     if (!found) throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `no registered writer matches '${idOrName}' (state directory ${this.stateDir})` });
     return found.metadata;
   }
@@ -60,14 +69,3 @@ export class PosixPlatform implements Platform {
   }
 }
 
-function statusOf(r: Registration): WriterStatus {
-  const s: WriterStatus = {
-    name: r.metadata.identity.friendlyName,
-    writerId: r.writerId,
-    instanceId: r.metadata.identity.instanceId,
-    state: 'STABLE',
-    lastError: 0,
-  };
-  if (r.metadata.identity.instanceName !== undefined) s.instanceName = r.metadata.identity.instanceName;
-  return s;
-}

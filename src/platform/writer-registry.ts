@@ -26,6 +26,7 @@ export interface RegistrationRecord {
   writerId: Guid;
   instanceId: Guid;
   friendlyName: string;
+  instanceName?: string;
   registeredAt: string;
   toolVersion: string;
   metadataSha256: string;
@@ -73,6 +74,7 @@ export class WriterRegistry {
       writerId,
       instanceId: parseGuid(md.identity.instanceId),
       friendlyName: md.identity.friendlyName,
+      ...(md.identity.instanceName !== undefined ? { instanceName: md.identity.instanceName } : {}),
       registeredAt: new Date().toISOString(),
       toolVersion: TOOL_VERSION,
       metadataSha256: sha256(xml),
@@ -115,7 +117,19 @@ export class WriterRegistry {
 
   /** Every registration, and every entry that could not be read (named, never silently dropped). */
   list(): { registrations: Registration[]; problems: RegistryProblem[] } {
-    const registrations: Registration[] = [];
+    return this.scan((dir) => this.read(dir));
+  }
+
+  /**
+   * Every registration's record, each checked against its document's SHA-256 but without parsing
+   * the document: what listing writers needs, at the cost of reading the files.
+   */
+  listRecords(): { registrations: RegistrationRecord[]; problems: RegistryProblem[] } {
+    return this.scan((dir) => this.readRecord(dir).record);
+  }
+
+  private scan<T>(read: (dir: string) => T): { registrations: T[]; problems: RegistryProblem[] } {
+    const registrations: T[] = [];
     const problems: RegistryProblem[] = [];
     let names: string[];
     try {
@@ -129,7 +143,7 @@ export class WriterRegistry {
       if (name.startsWith('.tmp-') || name.startsWith('.trash-')) continue; // swept under the lock
       try {
         parseGuid(name);
-        registrations.push(this.read(path));
+        registrations.push(read(path));
       } catch (e) {
         problems.push({ path, problem: e instanceof VssError ? e.message : String((e as Error).message ?? e) });
       }
@@ -149,27 +163,30 @@ export class WriterRegistry {
     if (changed) fsyncDir(this.dir);
   }
 
-  private read(dir: string): Registration {
-    const corrupt = (what: string, cause?: unknown) =>
-      new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message: `registry entry ${dir}: ${what}`, cause, category: 'failed' });
+  private readRecord(dir: string): { xml: string; record: RegistrationRecord } {
     let xml: string;
     let record: RegistrationRecord;
     try {
       xml = fs.readFileSync(join(dir, 'metadata.xml'), 'utf8');
     } catch (e) {
-      throw corrupt(`metadata.xml is unreadable (${(e as NodeJS.ErrnoException).code})`, e);
+      throw corrupt(dir, `metadata.xml is unreadable (${(e as NodeJS.ErrnoException).code})`, e);
     }
     try {
       record = JSON.parse(fs.readFileSync(join(dir, 'record.json'), 'utf8')) as RegistrationRecord;
     } catch (e) {
-      throw corrupt(`record.json is missing or not valid JSON (${(e as Error).message})`, e);
+      throw corrupt(dir, `record.json is missing or not valid JSON (${(e as Error).message})`, e);
     }
-    if (record.metadataSha256 !== sha256(xml)) throw corrupt('metadata.xml does not match the SHA-256 in record.json (truncated or edited)');
+    if (record.metadataSha256 !== sha256(xml)) throw corrupt(dir, 'metadata.xml does not match the SHA-256 in record.json (truncated or edited)');
+    return { xml, record };
+  }
+
+  private read(dir: string): Registration {
+    const { xml, record } = this.readRecord(dir);
     let md: WriterMetadata;
     try {
       md = parseWriterMetadata(xml, join(dir, 'metadata.xml'));
     } catch (e) {
-      throw corrupt((e as Error).message, e);
+      throw corrupt(dir, (e as Error).message, e);
     }
     return { writerId: md.identity.writerId, metadata: this.withDependencies(md, record), xml, record };
   }
@@ -178,6 +195,10 @@ export class WriterRegistry {
     for (const c of md.components) c.dependencies = record.dependencies?.[componentKey(c)] ?? [];
     return md;
   }
+}
+
+function corrupt(dir: string, what: string, cause?: unknown): VssError {
+  return new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message: `registry entry ${dir}: ${what}`, cause, category: 'failed' });
 }
 
 function safeReaddir(dir: string): string[] {

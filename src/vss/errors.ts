@@ -14,6 +14,8 @@ export interface VssErrorOptions {
   category?: VssErrorCategory;
   /** A hint for the operator: what to do next. */
   hint?: string;
+  /** Structured detail for --json output (e.g. the steps of a rolled-back transaction). */
+  details?: unknown;
 }
 
 /** The one error type of mbam-vss: an HRESULT with its VSS name, a retry verdict and a message. */
@@ -24,6 +26,7 @@ export class VssError extends Error {
   readonly retryable: boolean;
   readonly category: VssErrorCategory;
   readonly hint: string | undefined;
+  details: unknown;
 
   constructor(hresult: number, options: VssErrorOptions = {}) {
     const info = hresultInfo(hresult);
@@ -34,6 +37,7 @@ export class VssError extends Error {
     this.retryable = info.retryable;
     this.category = options.category ?? defaultCategory(info.code);
     this.hint = options.hint;
+    this.details = options.details;
   }
 
   /** `VSS_E_OBJECT_NOT_FOUND (0x80042308)` */
@@ -55,6 +59,7 @@ export class VssError extends Error {
       category: this.category,
       message: this.message,
       ...(this.hint ? { hint: this.hint } : {}),
+      ...(this.details !== undefined ? { details: this.details } : {}),
     };
   }
 

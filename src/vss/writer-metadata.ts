@@ -2,6 +2,7 @@
  * The writer metadata document (WMD): the typed model and its XML form, with VSS's own element
  * names and tokens (`<WRITER_METADATA xmlns="x-schema:#VssWriterMetadataInfo" version="1.2">`).
  */
+import { createHash } from 'node:crypto';
 import {
   type ComponentTypeName, RestoreMethod, type RestoreMethodName, SourceType,
   type SourceTypeName, UsageType, type UsageTypeName, WriterRestore, type WriterRestoreName,
@@ -313,3 +314,12 @@ export function fileList(path: string, filespec: string, recursive = false): Com
   return { kind: 'FILE_LIST', path, filespec, recursive, filespecBackupType: FILESPEC_BACKUP_TYPE_DEFAULT };
 }
 
+
+/**
+ * A fingerprint of everything a registration carries: the XML as written plus the component
+ * dependencies (which the XML does not). Two registrations are the same iff their fingerprints are.
+ */
+export function metadataFingerprint(md: WriterMetadata): string {
+  const deps = md.components.map((c) => [componentKey(c), c.dependencies.map((d) => [d.writerId, d.logicalPath ?? '', d.componentName])]);
+  return createHash('sha256').update(writeWriterMetadata(md)).update('\0').update(JSON.stringify(deps)).digest('hex');
+}

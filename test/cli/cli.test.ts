@@ -11,7 +11,7 @@ describe('mbam-vss CLI', () => {
   it('--help describes the commands and the exit codes', () => {
     const r = runCli(['--help']);
     expect(r.code).toBe(0);
-    for (const c of ['writers', 'metadata', 'demo']) expect(r.stdout).toContain(c);
+    for (const c of ['writers', 'metadata', 'install', 'uninstall', 'status', 'register-writer', 'unregister-writer', 'demo']) expect(r.stdout).toContain(c);
     expect(r.stdout).toMatch(/Exit codes:\n  0  done\n  1  the operation failed and was rolled back cleanly\n  2  bad usage/);
     expect(runCli(['metadata', '--help']).stdout).toMatch(/--file <wmd.xml>/);
   });
@@ -59,5 +59,20 @@ describe('mbam-vss CLI', () => {
     const r = runCli(['metadata', 'nope', '--state-dir', tmp()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/VSS_E_OBJECT_NOT_FOUND/);
+  });
+});
+
+describe('mbam-vss demo', () => {
+  it('installs both servers, shows a rolled-back failure, uninstalls, and says SQL checks were skipped', () => {
+    const r = runCli(['demo']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/SQL checks are SKIPPED/);
+    expect(r.stdout).toMatch(/== install on MBAM-REC01/);
+    expect(r.stdout).toMatch(/Writer name: 'Microsoft BitLocker Administration and Management Writer'\n   Writer Id: \{aaf1bbf5-9b9f-4d72-b82d-5ccddc74336d\}/);
+    expect(r.stdout).toMatch(/undone: register\n\s+undone: unregister-previous/);
+    expect(r.stdout).toMatch(/no journal left; the registered writer still has component 'MBAM Recovery and Hardware'/);
+    const j = runCli(['demo', '--json']).json();
+    expect(j.events.map((e: { step: string }) => e.step)).toEqual(['install', 'install', 'forced-failure', 'uninstall', 'uninstall']);
+    expect(j.events[2]).toMatchObject({ rolledBack: true });
   });
 });

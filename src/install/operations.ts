@@ -1,0 +1,357 @@
+/**
+ * install, uninstall and register-writer as transactions over the Platform, and `status`.
+ *
+ * Input is validated before anything is touched (a bad topology creates no directory, no lock, no
+ * journal). Every run first rolls back whatever transaction a killed predecessor left.
+ */
+import { hostname } from 'node:os';
+import { VssError } from '../vss/errors.js';
+import { parseGuid, type Guid } from '../vss/guid.js';
+import { HR } from '../vss/hresult.js';
+import { assertExpressWriterMetadata } from '../vss/express-writer.js';
+import { metadataFingerprint, type WriterMetadata } from '../vss/writer-metadata.js';
+import { buildMbamWriterMetadata, hostedRoles, MBAM_WRITER_ID, resolveServer } from '../mbam/writer.js';
+import { findServer, loadTopology, type ServerTopology, type Topology } from '../mbam/topology.js';
+import type { Platform } from '../platform/platform.js';
+import { withStateLock } from '../platform/state.js';
+import { sqlPreflight, type SqlCheckResult } from '../sql/preflight.js';
+import { readJournal, type JournalState } from './journal.js';
+import {
+  defineOperation, recoverUnfinished, runTransaction, type RollbackReport, type StepContext, type StepDefinition, type StepReport,
+} from './transaction.js';
+
+export interface PreflightCheck {
+  check: string;
+  ok: boolean;
+  skipped?: boolean;
+  detail: string;
+}
+
+export interface InstallPlan {
+  topologyFile: string;
+  server: string;
+  roles: string[];
+  metadata: WriterMetadata;
+  steps: string[];
+  skipSqlChecks: boolean;
+}
+
+export interface TransactionResult {
+  op: string;
+  outcome: 'committed' | 'no-change';
+  recovered?: RollbackReport;
+  preflight: PreflightCheck[];
+  steps: StepReport[];
+  writerId: Guid;
+  instanceId?: Guid;
+}
+
+const INSTALL_STEPS = ['preflight', 'save-previous', 'unregister-previous', 'register', 'verify', 'commit'];
+const UNINSTALL_STEPS = ['preflight', 'save-previous', 'unregister', 'verify', 'commit'];
+const REGISTER_STEPS = ['preflight', 'register', 'verify', 'commit'];
+
+// ---- undo handlers: they use only what the journal recorded ------------------------------------
+
+interface RegisterIntent {
+  writerId: Guid;
+  fingerprint: string;
+  willRegister: boolean;
+}
+
+/** Removes the registration this transaction made, if (and only if) it is there. */
+async function undoRegister(ctx: StepContext, intent: RegisterIntent): Promise<void> {
+  if (!intent?.willRegister) return;
+  const current = await currentRegistration(ctx.platform, intent.writerId);
+  if (current && metadataFingerprint(current) === intent.fingerprint) await ctx.platform.unregisterWriter(intent.writerId);
+}
+
+interface UnregisterIntent {
+  writerId: Guid;
+  previous: WriterMetadata | null;
+  willUnregister: boolean;
+}
+
+/** Puts the previous registration back if it is gone. */
+async function undoUnregister(ctx: StepContext, intent: UnregisterIntent): Promise<void> {
+  if (!intent?.willUnregister || !intent.previous) return;
+  const current = await currentRegistration(ctx.platform, intent.writerId);
+  if (current && metadataFingerprint(current) === metadataFingerprint(intent.previous)) return;
+  if (current) await ctx.platform.unregisterWriter(intent.writerId);
+  await ctx.platform.registerWriter(intent.previous);
+}
+
+const noUndo = (name: string): StepDefinition => ({ name, run: () => undefined });
+
+defineOperation('install', [noUndo('preflight'), noUndo('save-previous'), { name: 'unregister-previous', run: () => undefined, undo: undoUnregister }, { name: 'register', run: () => undefined, undo: undoRegister }, noUndo('verify')]);
+defineOperation('uninstall', [noUndo('preflight'), noUndo('save-previous'), { name: 'unregister', run: () => undefined, undo: undoUnregister }, noUndo('verify')]);
+defineOperation('register-writer', [noUndo('preflight'), { name: 'register', run: () => undefined, undo: undoRegister }, noUndo('verify')]);
+
+async function currentRegistration(platform: Platform, writerId: Guid): Promise<WriterMetadata | undefined> {
+  try {
+    return await platform.getWriterMetadata(writerId);
+  } catch (e) {
+    if (VssError.is(e, HR.VSS_E_OBJECT_NOT_FOUND)) return undefined;
+    throw e;
+  }
+}
+
+// ---- shared steps ------------------------------------------------------------------------------
+
+async function privilegeCheck(platform: Platform): Promise<PreflightCheck> {
+  const p = await platform.checkPrivileges();
+  if (!p.ok) {
+    throw new VssError(HR.E_ACCESSDENIED, { message: `preflight check 'privileges' failed: ${p.detail}`, category: 'precondition' });
+  }
+  return { check: 'privileges', ok: true, detail: p.detail };
+}
+
+function verifyStep(md: WriterMetadata): StepDefinition {
+  return {
+    name: 'verify',
+    async run(ctx) {
+      const status = (await ctx.platform.listWriters()).find((w) => w.writerId === md.identity.writerId);
+      if (!status) throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `verify: ${md.identity.friendlyName} is not listed after registration` });
+      if (status.instanceId !== md.identity.instanceId) throw new VssError(HR.VSS_E_UNEXPECTED, { message: `verify: listed with instance ${status.instanceId}, registered ${md.identity.instanceId}` });
+      if (status.state !== 'STABLE') throw new VssError(HR.VSS_E_WRITERERROR_RETRYABLE, { message: `verify: writer state is ${status.state}, not STABLE` });
+      const listed = await ctx.platform.getWriterMetadata(md.identity.writerId);
+      if (metadataFingerprint(listed) !== metadataFingerprint(md)) {
+        throw new VssError(HR.VSS_E_UNEXPECTED, { message: 'verify: the registered metadata differs from what was registered' });
+      }
+      return { state: status.state };
+    },
+  };
+}
+
+function registerStep(md: WriterMetadata, mode: 'replace' | 'new'): StepDefinition<RegisterIntent> {
+  const fingerprint = metadataFingerprint(md);
+  return {
+    name: 'register',
+    async plan(ctx) {
+      const current = await currentRegistration(ctx.platform, md.identity.writerId);
+      const same = !!current && metadataFingerprint(current) === fingerprint;
+      // In 'new' mode an existing registration makes run() fail, as VSS does; undo must then
+      // leave that registration alone, so nothing is planned.
+      return { writerId: md.identity.writerId, fingerprint, willRegister: mode === 'new' ? !current : !same };
+    },
+    async run(ctx, intent) {
+      if (mode === 'replace' && !intent.willRegister) return { notNeeded: true, reason: 'already registered with this metadata' };
+      await ctx.platform.registerWriter(md);
+      return { registered: true };
+    },
+    undo: (ctx, intent) => undoRegister(ctx, intent),
+  };
+}
+
+function savePreviousStep(writerId: Guid, target: { md?: WriterMetadata | undefined }): StepDefinition {
+  return {
+    name: 'save-previous',
+    async run(ctx) {
+      target.md = await currentRegistration(ctx.platform, writerId);
+      return { hadPrevious: !!target.md };
+    },
+  };
+}
+
+function unregisterStep(name: string, writerId: Guid, previous: { md?: WriterMetadata | undefined }, keepIf?: string): StepDefinition<UnregisterIntent> {
+  return {
+    name,
+    plan() {
+      const willUnregister = !!previous.md && (keepIf === undefined || metadataFingerprint(previous.md) !== keepIf);
+      return { writerId, previous: previous.md ?? null, willUnregister };
+    },
+    async run(ctx, intent) {
+      if (!intent.willUnregister) return { notNeeded: true };
+      try {
+        await ctx.platform.unregisterWriter(writerId);
+      } catch (e) {
+        // Already gone is what we wanted (uninstall treats VSS_E_OBJECT_NOT_FOUND as success).
+        if (!VssError.is(e, HR.VSS_E_OBJECT_NOT_FOUND)) throw e;
+      }
+      return { unregistered: true };
+    },
+    undo: (ctx, intent) => undoUnregister(ctx, intent),
+  };
+}
+
+// ---- install -----------------------------------------------------------------------------------
+
+export interface InstallOptions {
+  topologyFile: string;
+  server?: string;
+  skipSqlChecks?: boolean;
+  platform: Platform;
+  stateDir: string;
+  log?: (line: string) => void;
+  /** Replaces the SQL preflight (tests, and the SQL module once wired). */
+  sqlChecks?: (server: ServerTopology) => Promise<SqlCheckResult[]>;
+}
+
+/** Everything install would do, computed without side effects (also the --dry-run output). */
+export function planInstall(opts: Pick<InstallOptions, 'topologyFile' | 'server' | 'skipSqlChecks'>): InstallPlan & { topology: Topology } {
+  const topology = loadTopology(opts.topologyFile);
+  let serverName = opts.server;
+  if (!serverName) {
+    const here = hostname();
+    const found = findServer(topology, here);
+    if (!found) {
+      throw new VssError(HR.E_INVALIDARG, {
+        message: `this host (${here}) is not a server of the topology (${topology.servers.map((s) => s.name).join(', ')})`,
+        category: 'precondition',
+        hint: 'Run install on one of those servers, or name the server with --server NAME.',
+      });
+    }
+    serverName = found.name;
+  }
+  const server = resolveServer(topology, serverName);
+  const metadata = buildMbamWriterMetadata(topology, server.name);
+  return {
+    topology,
+    topologyFile: opts.topologyFile,
+    server: server.name,
+    roles: hostedRoles(server),
+    metadata,
+    steps: INSTALL_STEPS,
+    skipSqlChecks: !!opts.skipSqlChecks,
+  };
+}
+
+export async function install(opts: InstallOptions): Promise<TransactionResult> {
+  const plan = planInstall(opts);
+  const server = resolveServer(plan.topology, plan.server);
+  const md = plan.metadata;
+  const log = opts.log ?? (() => {});
+  const ctx: StepContext = { platform: opts.platform, stateDir: opts.stateDir, log };
+  return withStateLock(opts.stateDir, async () => {
+    const recovered = await recoverUnfinished(ctx);
+    const preflight: PreflightCheck[] = [];
+    const previous: { md?: WriterMetadata | undefined } = {};
+    const steps: StepDefinition<any, any>[] = [
+      {
+        name: 'preflight',
+        async run() {
+          preflight.push(await privilegeCheck(opts.platform));
+          preflight.push({ check: 'topology', ok: true, detail: `${opts.topologyFile} is valid` });
+          preflight.push({ check: 'server', ok: true, detail: `${server.name} hosts ${plan.roles.join(', ')}` });
+          const sw = await opts.platform.checkSqlWriter();
+          if (sw.state === 'unknown') preflight.push({ check: 'sql-writer', ok: true, skipped: true, detail: sw.detail });
+          else if (sw.state !== 'stable') throw new VssError(HR.VSS_E_WRITER_NOT_RESPONDING, { message: `preflight check 'sql-writer' failed: ${sw.detail}`, category: 'precondition' });
+          else preflight.push({ check: 'sql-writer', ok: true, detail: sw.detail });
+          if (opts.skipSqlChecks) {
+            preflight.push({ check: 'sql', ok: true, skipped: true, detail: '--skip-sql-checks: SQL Server reachability, database state, login rights and the Recovery certificate were NOT checked' });
+          } else {
+            for (const r of await (opts.sqlChecks ?? sqlPreflight)(server)) {
+              if (!r.ok) throw new VssError(HR.VSS_E_WRITERERROR_NONRETRYABLE, { message: `preflight check '${r.check}' failed: ${r.detail}`, category: 'precondition' });
+              preflight.push({ check: r.check, ok: true, detail: r.detail });
+            }
+          }
+          return { checks: preflight.map((p) => p.check) };
+        },
+      },
+      savePreviousStep(md.identity.writerId, previous),
+      unregisterStep('unregister-previous', md.identity.writerId, previous, metadataFingerprint(md)),
+      registerStep(md, 'replace'),
+      verifyStep(md),
+    ];
+    const reports = await runTransaction(ctx, 'install', { topology: opts.topologyFile, server: server.name }, steps);
+    const unchanged = !!previous.md && metadataFingerprint(previous.md) === metadataFingerprint(md);
+    return { op: 'install', outcome: unchanged ? 'no-change' : 'committed', ...(recovered ? { recovered } : {}), preflight, steps: reports, writerId: md.identity.writerId, instanceId: md.identity.instanceId };
+  });
+}
+
+// ---- uninstall ---------------------------------------------------------------------------------
+
+export interface UninstallOptions {
+  platform: Platform;
+  stateDir: string;
+  writerId?: Guid;
+  log?: (line: string) => void;
+}
+
+export async function uninstall(opts: UninstallOptions): Promise<TransactionResult> {
+  const writerId = parseGuid(opts.writerId ?? MBAM_WRITER_ID, 'writer id');
+  const ctx: StepContext = { platform: opts.platform, stateDir: opts.stateDir, log: opts.log ?? (() => {}) };
+  return withStateLock(opts.stateDir, async () => {
+    const recovered = await recoverUnfinished(ctx);
+    const preflight: PreflightCheck[] = [];
+    const previous: { md?: WriterMetadata | undefined } = {};
+    const steps: StepDefinition<any, any>[] = [
+      { name: 'preflight', run: async () => void preflight.push(await privilegeCheck(opts.platform)) },
+      savePreviousStep(writerId, previous),
+      unregisterStep('unregister', writerId, previous),
+      {
+        name: 'verify',
+        async run(c: StepContext) {
+          if ((await c.platform.listWriters()).some((w) => w.writerId === writerId)) {
+            throw new VssError(HR.VSS_E_UNEXPECTED, { message: `verify: writer ${writerId} is still listed after unregistering` });
+          }
+        },
+      },
+    ];
+    const reports = await runTransaction(ctx, 'uninstall', { writerId }, steps);
+    return { op: 'uninstall', outcome: previous.md ? 'committed' : 'no-change', ...(recovered ? { recovered } : {}), preflight, steps: reports, writerId };
+  });
+}
+
+// ---- register-writer ---------------------------------------------------------------------------
+
+export async function registerWriterTransaction(opts: { platform: Platform; stateDir: string; metadata: WriterMetadata; log?: (line: string) => void }): Promise<TransactionResult> {
+  const md = opts.metadata;
+  assertExpressWriterMetadata(md);
+  const ctx: StepContext = { platform: opts.platform, stateDir: opts.stateDir, log: opts.log ?? (() => {}) };
+  return withStateLock(opts.stateDir, async () => {
+    const recovered = await recoverUnfinished(ctx);
+    const preflight: PreflightCheck[] = [];
+    const steps: StepDefinition<any, any>[] = [
+      { name: 'preflight', run: async () => void preflight.push(await privilegeCheck(opts.platform)) },
+      registerStep(md, 'new'),
+      verifyStep(md),
+    ];
+    const reports = await runTransaction(ctx, 'register-writer', { writerId: md.identity.writerId }, steps);
+    return { op: 'register-writer', outcome: 'committed', ...(recovered ? { recovered } : {}), preflight, steps: reports, writerId: md.identity.writerId, instanceId: md.identity.instanceId };
+  });
+}
+
+/** Rolls back an unfinished transaction on its own (unregister-writer and status --repair use it). */
+export async function recover(opts: { platform: Platform; stateDir: string; log?: (line: string) => void }): Promise<RollbackReport | undefined> {
+  const ctx: StepContext = { platform: opts.platform, stateDir: opts.stateDir, log: opts.log ?? (() => {}) };
+  return withStateLock(opts.stateDir, () => recoverUnfinished(ctx));
+}
+
+// ---- status ------------------------------------------------------------------------------------
+
+export interface StatusReport {
+  stateDir: string;
+  writers: Awaited<ReturnType<Platform['listWriters']>>;
+  problems: Awaited<ReturnType<Platform['registryProblems']>>;
+  unfinished?: {
+    op: string;
+    startedAt: string;
+    pid: number;
+    args: Record<string, unknown>;
+    committed: boolean;
+    rollbackIncomplete: boolean;
+    steps: { step: string; acted: 'yes' | 'maybe'; undone: boolean; undoError?: string }[];
+  };
+}
+
+export async function status(opts: { platform: Platform; stateDir: string }): Promise<StatusReport> {
+  const report: StatusReport = { stateDir: opts.stateDir, writers: await opts.platform.listWriters(), problems: await opts.platform.registryProblems() };
+  const j: JournalState | undefined = readJournal(opts.stateDir);
+  if (j) {
+    report.unfinished = {
+      op: j.begin.op,
+      startedAt: j.begin.at,
+      pid: j.begin.pid,
+      args: j.begin.args,
+      committed: j.committed,
+      rollbackIncomplete: j.rollbackIncomplete,
+      steps: j.steps.map((s) => ({ step: s.step, acted: s.done ? 'yes' : 'maybe', undone: s.undone, ...(s.undoError ? { undoError: s.undoError } : {}) })),
+    };
+  }
+  return report;
+}
+
+export function plannedSteps(op: 'install' | 'uninstall' | 'register-writer'): string[] {
+  return op === 'install' ? INSTALL_STEPS : op === 'uninstall' ? UNINSTALL_STEPS : REGISTER_STEPS;
+}
+

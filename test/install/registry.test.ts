@@ -1,0 +1,78 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadTopology } from '../../src/mbam/topology.js';
+import { buildMbamWriterMetadata } from '../../src/mbam/writer.js';
+import { PosixPlatform } from '../../src/platform/posix.js';
+import { WriterRegistry } from '../../src/platform/writer-registry.js';
+import { VssError } from '../../src/vss/errors.js';
+import { HR } from '../../src/vss/hresult.js';
+import { metadataFingerprint } from '../../src/vss/writer-metadata.js';
+import { EXAMPLE_TOPOLOGY } from '../support/paths.js';
+import { tempDir } from '../support/state.js';
+
+const md = buildMbamWriterMetadata(loadTopology(EXAMPLE_TOPOLOGY), 'MBAM-REC01');
+
+describe('POSIX writer registry', () => {
+  it('stores one metadata document and record per writer, private and complete', () => {
+    const dir = tempDir();
+    const reg = new WriterRegistry(dir);
+    reg.register(md);
+    const entry = join(dir, 'writers', md.identity.writerId);
+    expect(readdirSync(entry).sort()).toEqual(['metadata.xml', 'record.json']);
+    expect(statSync(join(dir, 'writers')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(entry, 'metadata.xml')).mode & 0o777).toBe(0o600);
+    const record = JSON.parse(readFileSync(join(entry, 'record.json'), 'utf8'));
+    expect(record).toMatchObject({ format: 1, writerId: md.identity.writerId, toolVersion: expect.any(String) });
+    expect(record.dependencies['Recovery\\MBAM Recovery and Hardware']).toHaveLength(2);
+    // the dependencies come back with the metadata
+    expect(metadataFingerprint(reg.get(md.identity.writerId)!.metadata)).toBe(metadataFingerprint(md));
+  });
+
+  it('fails like VSS: ALREADY_EXISTS on a second register, OBJECT_NOT_FOUND on a missing unregister', () => {
+    const reg = new WriterRegistry(tempDir());
+    reg.register(md);
+    expect(() => reg.register(md)).toThrow(expect.objectContaining({ hresult: HR.VSS_E_OBJECT_ALREADY_EXISTS }));
+    reg.unregister(md.identity.writerId);
+    expect(() => reg.unregister(md.identity.writerId)).toThrow(expect.objectContaining({ hresult: HR.VSS_E_OBJECT_NOT_FOUND }));
+  });
+
+  it('names a corrupt or truncated entry instead of crashing or dropping it', async () => {
+    const dir = tempDir();
+    const p = new PosixPlatform(dir);
+    await p.registerWriter(md);
+    const xml = join(dir, 'writers', md.identity.writerId, 'metadata.xml');
+    writeFileSync(xml, readFileSync(xml, 'utf8').slice(0, 100));
+    expect(await p.listWriters()).toEqual([]);
+    const problems = await p.registryProblems();
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.path).toBe(join(dir, 'writers', md.identity.writerId));
+    expect(problems[0]!.problem).toMatch(/does not match the SHA-256 in record\.json/);
+    // still there: registering again says it exists, and it can be removed
+    await expect(p.registerWriter(md)).rejects.toMatchObject({ hresult: HR.VSS_E_OBJECT_ALREADY_EXISTS });
+    await p.unregisterWriter(md.identity.writerId);
+    expect(await p.registryProblems()).toEqual([]);
+    writeFileSync(join(dir, 'writers', 'not-a-guid'), 'x');
+    expect((await p.registryProblems())[0]!.problem).toMatch(/expected a GUID/);
+  });
+
+  it('sweeps the leftovers of an interrupted registration', () => {
+    const dir = tempDir();
+    const reg = new WriterRegistry(dir);
+    reg.register(md);
+    reg.unregister(md.identity.writerId);
+    const leftover = join(dir, 'writers', `.tmp-${md.identity.writerId}-deadbeef`);
+    mkdirSync(leftover);
+    expect(reg.list().registrations).toEqual([]);
+    reg.register(md);
+    expect(existsSync(leftover)).toBe(false);
+  });
+
+  it('refuses metadata that breaks an express-writer rule before touching anything', async () => {
+    const dir = tempDir();
+    const bad = structuredClone(md);
+    bad.restoreMethod!.writerRestore = 'ALWAYS';
+    await expect(new PosixPlatform(dir).registerWriter(bad)).rejects.toBeInstanceOf(VssError);
+    expect(existsSync(join(dir, 'writers'))).toBe(false);
+  });
+});
