@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const only = process.argv[2];
+const runTs = (script) => JSON.parse(execFileSync(join(here, '..', 'node_modules', '.bin', 'vite-node'), [join(here, script)], { encoding: 'utf8' }).trim().split('\n').pop());
 const run = (script, args) => JSON.parse(execFileSync(process.execPath, ['--expose-gc', join(here, script), ...args.map(String)], { encoding: 'utf8' }).trim().split('\n').pop());
 
 const suites = {
@@ -34,6 +35,16 @@ const suites = {
       console.log(`| ${n} | ${ms(r.installMs)} | ${ms(r.rawMs)} | ${(r.installMs / r.rawMs).toFixed(1)}× | ${ms(r.listMs)} | ${ms(r.rawListMs)} | ${(r.listMs / r.rawListMs).toFixed(1)}× |`);
     }
     console.log('');
+  },
+  freeze() {
+    console.log('### SQL Server snapshot freeze cycle (TDS test server on loopback)\n');
+    const r = runTs('freeze.ts');
+    console.log('| | median | p99 |');
+    console.log('|---|---:|---:|');
+    console.log(`| mbam-vss SnapshotFreeze (mssql pool of one, identity + encryption check, suspend, verify, metadata backup) | ${r.oursMs.toFixed(2)} ms | ${r.oursP99.toFixed(2)} ms |`);
+    console.log(`| bare tedious, same four statements on one connection | ${r.bareMs.toFixed(2)} ms | ${r.bareP99.toFixed(2)} ms |`);
+    console.log(`| ratio | ${(r.oursMs / r.bareMs).toFixed(2)}× | |`);
+    console.log(`\n(${r.reps} cycles each, interleaved)\n`);
   },
 };
 

@@ -29,3 +29,4 @@ export function getWriterMetadata(idOrName: string, options: { stateDir?: string
 export function nativeCapabilities(): NativeCapabilities {
   return loadNative().capabilities();
 }
+export * from './sql/index.js';

@@ -1,6 +1,11 @@
+/**
+ * The SQL Server checks install's preflight runs for a server: reachable (and encrypted when
+ * asked), each MBAM database present and ONLINE, the login's rights, the Recovery certificate.
+ */
 import type { ServerTopology } from '../mbam/topology.js';
 import { VssError } from '../vss/errors.js';
-import { HR } from '../vss/hresult.js';
+import { SqlServerConnection, describeServer } from './connection.js';
+import { discover } from './discovery.js';
 
 export interface SqlCheckResult {
   check: string;
@@ -8,14 +13,44 @@ export interface SqlCheckResult {
   detail: string;
 }
 
-/**
- * The SQL Server checks install's preflight runs for a server: reachable, databases ONLINE, the
- * login's rights, the Recovery certificate. Each failed check is a precondition failure naming it.
- */
-export async function sqlPreflight(server: ServerTopology): Promise<SqlCheckResult[]> {
-  throw new VssError(HR.E_NOTIMPL, {
-    message: `SQL Server checks for ${server.name} are not available in this build`,
-    category: 'precondition',
-    hint: 'Run install with --skip-sql-checks on a machine with no SQL Server configured.',
-  });
+export async function sqlPreflight(server: ServerTopology, opts: { connectTimeoutMs?: number } = {}): Promise<SqlCheckResult[]> {
+  const results: SqlCheckResult[] = [];
+  let conn: SqlServerConnection;
+  try {
+    conn = await SqlServerConnection.open(server, { connectTimeoutMs: opts.connectTimeoutMs ?? 15_000 });
+  } catch (e) {
+    const err = e as VssError;
+    return [{ check: 'sql-reachable', ok: false, detail: `${err.message}${err.hint ? ` — ${err.hint}` : ''}` }];
+  }
+  try {
+    const id = conn.identity;
+    results.push({ check: 'sql-reachable', ok: true, detail: `${id.serverName}, SQL Server major version ${id.majorVersion}, ${id.encrypted ? 'encrypted' : 'unencrypted (allowed by the topology)'}` });
+    const d = await discover(conn, server);
+    for (const db of d.databases) {
+      results.push(
+        db.exists
+          ? { check: `database-online:${db.role}`, ok: db.state === 'ONLINE', detail: `${db.name} is ${db.state}` }
+          : { check: `database-online:${db.role}`, ok: false, detail: `database '${db.name}' does not exist on ${describeServer(server)}` },
+      );
+      if (db.exists) {
+        results.push({
+          check: `sql-rights:${db.role}`,
+          ok: !!db.canBackup && !!db.canAlter,
+          detail: db.canBackup && db.canAlter ? `the login may ALTER and BACK UP ${db.name}` : `the login lacks ${[!db.canAlter && 'ALTER', !db.canBackup && 'BACKUP DATABASE'].filter(Boolean).join(' and ')} on ${db.name}`,
+        });
+      }
+    }
+    if (server.databases.recovery) {
+      results.push({
+        check: 'recovery-certificate',
+        ok: d.recoveryCertificate,
+        detail: d.recoveryCertificate ? "'MBAM Recovery Encryption Certificate' is in master" : "'MBAM Recovery Encryption Certificate' is missing from master: a restored Recovery database could not decrypt its keys",
+      });
+    }
+  } catch (e) {
+    results.push({ check: 'sql-discovery', ok: false, detail: (e as Error).message });
+  } finally {
+    await conn.close();
+  }
+  return results;
 }

@@ -6,7 +6,7 @@ import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
 import { EXAMPLE_TOPOLOGY } from '../support/paths.js';
 import { tempDir } from '../support/state.js';
-import { runCli } from '../support/cli.js';
+import { runCliAsync } from '../support/cli.js';
 
 /** A platform whose unregister fails, as a VSS service that stopped answering would. */
 class StuckPlatform extends PosixPlatform {
@@ -36,7 +36,7 @@ describe('a rollback that cannot complete', () => {
     expect(s.unfinished).toMatchObject({ op: 'install', rollbackIncomplete: true });
     expect(s.unfinished!.steps.find((x) => x.step === 'register')).toMatchObject({ acted: 'yes', undone: false, undoError: 'the writer store is not answering' });
 
-    const cli = runCli(['status', '--state-dir', stateDir]);
+    const cli = await runCliAsync(['status', '--state-dir', stateDir]);
     expect(cli.code).toBe(4);
     expect(cli.stdout).toMatch(/ROLLBACK INCOMPLETE/);
     // Still stuck: the next run refuses to go on.

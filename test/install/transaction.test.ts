@@ -12,7 +12,7 @@ import { loadTopology } from '../../src/mbam/topology.js';
 import { buildMbamWriterMetadata, MBAM_WRITER_ID } from '../../src/mbam/writer.js';
 import { PosixPlatform } from '../../src/platform/posix.js';
 import { metadataFingerprint } from '../../src/vss/writer-metadata.js';
-import { runCli } from '../support/cli.js';
+import { runCliAsync } from '../support/cli.js';
 import { CLI, EXAMPLE_TOPOLOGY } from '../support/paths.js';
 import { changedTopology, tempDir } from '../support/state.js';
 
@@ -40,11 +40,11 @@ describe.each([
         const stateDir = tempDir();
         let before: string | undefined;
         if (withPrevious) {
-          expect(runCli(installArgs(stateDir, changedTopology(stateDir))).code).toBe(0);
+          expect((await runCliAsync(installArgs(stateDir, changedTopology(stateDir)))).code).toBe(0);
           before = await registered(stateDir);
           expect(before).toBeDefined();
         }
-        const r = runCli(installArgs(stateDir), fault(`${step}:${mode}`));
+        const r = await runCliAsync(installArgs(stateDir), fault(`${step}:${mode}`));
         if (mode === 'fail') {
           expect(r.code, r.stderr + r.stdout).toBe(1);
           expect(r.json().error.message).toMatch(new RegExp(`injected failure at step '${step}'`));
@@ -53,7 +53,7 @@ describe.each([
           expect(r.code).toBe(-1); // killed by SIGKILL
           const s = await status({ platform: new PosixPlatform(stateDir), stateDir });
           expect(s.unfinished?.op).toBe('install');
-          expect(runCli(['status', '--state-dir', stateDir]).code).toBe(1);
+          expect((await runCliAsync(['status', '--state-dir', stateDir])).code).toBe(1);
         }
         // Roll back (or finish) what the killed run left, as the next run does first.
         const report = await recover({ platform: new PosixPlatform(stateDir), stateDir });
@@ -65,7 +65,7 @@ describe.each([
         const writersDir = join(stateDir, 'writers');
         expect(existsSync(writersDir) ? readdirSync(writersDir).filter((n) => n.startsWith('.')) : []).toEqual([]);
         // And a clean rerun installs the new registration.
-        const again = runCli(installArgs(stateDir));
+        const again = await runCliAsync(installArgs(stateDir));
         expect(again.code, again.stderr).toBe(0);
         expect(await registered(stateDir)).toBe(metadataFingerprint(newMd));
       });
@@ -74,58 +74,58 @@ describe.each([
 });
 
 describe('install', () => {
-  it('the next install rolls back an unfinished transaction before anything else, and says so', () => {
+  it('the next install rolls back an unfinished transaction before anything else, and says so', async () => {
     const stateDir = tempDir();
-    expect(runCli(installArgs(stateDir), fault('verify:crash')).code).toBe(-1);
-    const r = runCli(installArgs(stateDir));
+    expect((await runCliAsync(installArgs(stateDir), fault('verify:crash'))).code).toBe(-1);
+    const r = await runCliAsync(installArgs(stateDir));
     expect(r.code).toBe(0);
     expect(r.json().recovered).toMatchObject({ op: 'install', complete: true });
     expect(r.json().recovered.steps.map((s: { step: string }) => s.step)).toContain('register');
   });
 
-  it('fault variables are ignored without the enabling variable', () => {
+  it('fault variables are ignored without the enabling variable', async () => {
     const stateDir = tempDir();
-    expect(runCli(installArgs(stateDir), { MBAM_VSS_FAULT: 'register:crash' }).code).toBe(0);
+    expect((await runCliAsync(installArgs(stateDir), { MBAM_VSS_FAULT: 'register:crash' })).code).toBe(0);
   });
 
-  it('a bad topology exits 2 naming the field and touches nothing', () => {
+  it('a bad topology exits 2 naming the field and touches nothing', async () => {
     const dir = tempDir();
     const stateDir = join(dir, 'state');
     const file = changedTopology(dir, '');
-    const r = runCli(['install', '--topology', file, '--server', 'MBAM-REC01', '--skip-sql-checks', '--state-dir', stateDir]);
+    const r = await runCliAsync(['install', '--topology', file, '--server', 'MBAM-REC01', '--skip-sql-checks', '--state-dir', stateDir]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/\$\.servers\[0\]\.databases\.recovery\.name: expected a non-empty string/);
     expect(existsSync(stateDir)).toBe(false);
   });
 
-  it('a host that is not in the topology exits 3; an unknown --server exits 2', () => {
+  it('a host that is not in the topology exits 3; an unknown --server exits 2', async () => {
     const stateDir = tempDir();
-    const here = runCli(['install', '--topology', EXAMPLE_TOPOLOGY, '--skip-sql-checks', '--state-dir', stateDir]);
+    const here = await runCliAsync(['install', '--topology', EXAMPLE_TOPOLOGY, '--skip-sql-checks', '--state-dir', stateDir]);
     expect(here.code).toBe(3);
     expect(here.stderr).toMatch(/is not a server of the topology .*--server NAME/s);
-    expect(runCli(['install', '--topology', EXAMPLE_TOPOLOGY, '--server', 'NOPE', '--state-dir', stateDir]).code).toBe(2);
+    expect((await runCliAsync(['install', '--topology', EXAMPLE_TOPOLOGY, '--server', 'NOPE', '--state-dir', stateDir])).code).toBe(2);
   });
 
-  it('without --skip-sql-checks the SQL preflight runs, and its failure exits 3 naming it', () => {
-    const r = runCli(['install', '--topology', EXAMPLE_TOPOLOGY, '--server', 'MBAM-REC01', '--state-dir', tempDir()]);
+  it('without --skip-sql-checks the SQL preflight runs, and its failure exits 3 naming it', async () => {
+    const r = await runCliAsync(['install', '--topology', EXAMPLE_TOPOLOGY, '--server', 'MBAM-REC01', '--state-dir', tempDir()]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/SQL Server|sql/);
   });
 
-  it('--dry-run prints the steps by their fault names and changes nothing', () => {
+  it('--dry-run prints the steps by their fault names and changes nothing', async () => {
     const dir = tempDir();
     const stateDir = join(dir, 'state');
-    const r = runCli(['install', '--topology', EXAMPLE_TOPOLOGY, '--server', 'MBAM-CMP01', '--dry-run', '--json', '--state-dir', stateDir]);
+    const r = await runCliAsync(['install', '--topology', EXAMPLE_TOPOLOGY, '--server', 'MBAM-CMP01', '--dry-run', '--json', '--state-dir', stateDir]);
     expect(r.code).toBe(0);
     expect(r.json().steps).toEqual(STEPS);
     expect(r.json().roles).toEqual(['complianceAudit']);
     expect(existsSync(stateDir)).toBe(false);
   });
 
-  it('re-running with the same topology is a no-op success', () => {
+  it('re-running with the same topology is a no-op success', async () => {
     const stateDir = tempDir();
-    expect(runCli(installArgs(stateDir)).json().outcome).toBe('committed');
-    const again = runCli(installArgs(stateDir)).json();
+    expect((await runCliAsync(installArgs(stateDir))).json().outcome).toBe('committed');
+    const again = (await runCliAsync(installArgs(stateDir))).json();
     expect(again.outcome).toBe('no-change');
     expect(again.steps.find((s: { step: string }) => s.step === 'register').status).toBe('not-needed');
   });
@@ -133,8 +133,8 @@ describe('install', () => {
   it('two servers of the example give two writer instances whose components follow the topology', async () => {
     const a = tempDir();
     const b = tempDir();
-    expect(runCli(installArgs(a)).code).toBe(0);
-    expect(runCli(['install', '--topology', EXAMPLE_TOPOLOGY, '--server', 'MBAM-CMP01', '--skip-sql-checks', '--state-dir', b]).code).toBe(0);
+    expect((await runCliAsync(installArgs(a))).code).toBe(0);
+    expect((await runCliAsync(['install', '--topology', EXAMPLE_TOPOLOGY, '--server', 'MBAM-CMP01', '--skip-sql-checks', '--state-dir', b])).code).toBe(0);
     const ma = await new PosixPlatform(a).getWriterMetadata(MBAM_WRITER_ID);
     const mb = await new PosixPlatform(b).getWriterMetadata(MBAM_WRITER_ID);
     expect(ma.identity.instanceId).not.toBe(mb.identity.instanceId);
@@ -181,19 +181,19 @@ describe('install', () => {
 describe('uninstall', () => {
   it('removes the registration; absent is success; a crash mid-way rolls back to registered', async () => {
     const stateDir = tempDir();
-    expect(runCli(installArgs(stateDir)).code).toBe(0);
-    expect(runCli(['uninstall', '--state-dir', stateDir], fault('verify:crash')).code).toBe(-1);
+    expect((await runCliAsync(installArgs(stateDir))).code).toBe(0);
+    expect((await runCliAsync(['uninstall', '--state-dir', stateDir], fault('verify:crash'))).code).toBe(-1);
     await recover({ platform: new PosixPlatform(stateDir), stateDir });
     expect(await registered(stateDir)).toBe(metadataFingerprint(newMd));
-    const r = runCli(['uninstall', '--state-dir', stateDir, '--json']);
+    const r = await runCliAsync(['uninstall', '--state-dir', stateDir, '--json']);
     expect(r.code).toBe(0);
     expect(r.json().outcome).toBe('committed');
     expect(await registered(stateDir)).toBeUndefined();
-    expect(runCli(['uninstall', '--state-dir', stateDir, '--json']).json().outcome).toBe('no-change');
+    expect((await runCliAsync(['uninstall', '--state-dir', stateDir, '--json'])).json().outcome).toBe('no-change');
   });
 
-  it('unregister-writer of an absent writer reports VSS_E_OBJECT_NOT_FOUND', () => {
-    const r = runCli(['unregister-writer', '{' + MBAM_WRITER_ID.toUpperCase() + '}', '--state-dir', tempDir()]);
+  it('unregister-writer of an absent writer reports VSS_E_OBJECT_NOT_FOUND', async () => {
+    const r = await runCliAsync(['unregister-writer', '{' + MBAM_WRITER_ID.toUpperCase() + '}', '--state-dir', tempDir()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/VSS_E_OBJECT_NOT_FOUND \(0x80042308\)/);
   });

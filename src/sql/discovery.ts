@@ -1,0 +1,83 @@
+/**
+ * What an MBAM SQL Server holds: its identity, each MBAM database's state, recovery model,
+ * encryption and files, the login's rights, and whether the Recovery certificate exists.
+ */
+import { DATABASE_ROLES, RECOVERY_CERTIFICATE, type DatabaseRole, type ServerTopology } from '../mbam/topology.js';
+import { sqlWriterLogicalPath } from '../mbam/writer.js';
+import type { ServerIdentity, SqlServerConnection } from './connection.js';
+
+export interface DatabaseFile {
+  type: string;
+  physicalName: string;
+  sizeBytes: number;
+}
+
+export interface MbamDatabaseInfo {
+  role: DatabaseRole;
+  name: string;
+  exists: boolean;
+  state?: string;
+  recoveryModel?: string;
+  encrypted?: boolean;
+  canBackup?: boolean;
+  canAlter?: boolean;
+  files: DatabaseFile[];
+  /** The SQL Server writer's logical path for this database's component. */
+  sqlWriterLogicalPath: string;
+}
+
+export interface ServerDiscovery {
+  identity: ServerIdentity;
+  databases: MbamDatabaseInfo[];
+  recoveryCertificate: boolean;
+  /** SQL Server 2022+ can suspend databases for snapshot backup over T-SQL. */
+  tsqlSnapshotBackup: boolean;
+}
+
+/** `@db0, @db1, …` and their values, for an IN list of database names. */
+export function nameParams(names: string[]): { list: string; params: Record<string, string> } {
+  const params = Object.fromEntries(names.map((n, i) => [`db${i}`, n]));
+  return { list: names.map((_, i) => `@db${i}`).join(', '), params };
+}
+
+export async function discover(conn: SqlServerConnection, server: ServerTopology = conn.server): Promise<ServerDiscovery> {
+  const roles = DATABASE_ROLES.filter((r) => server.databases[r]);
+  const names = roles.map((r) => server.databases[r]!.name);
+  const { list, params } = nameParams(names);
+  const rows = await conn.query<{ name: string; stateDesc: string; recoveryModel: string; isEncrypted: boolean; canBackup: number; canAlter: number }>(
+    'databases',
+    `SELECT d.name AS name, d.state_desc AS stateDesc, d.recovery_model_desc AS recoveryModel, d.is_encrypted AS isEncrypted,
+       HAS_PERMS_BY_NAME(d.name, 'DATABASE', 'BACKUP DATABASE') AS canBackup, HAS_PERMS_BY_NAME(d.name, 'DATABASE', 'ALTER') AS canAlter
+     FROM sys.databases AS d WHERE d.name IN (${list})`,
+    params,
+    'read sys.databases',
+  );
+  const files = await conn.query<{ database: string; typeDesc: string; physicalName: string; sizePages: number | string }>(
+    'files',
+    `SELECT DB_NAME(f.database_id) AS [database], f.type_desc AS typeDesc, f.physical_name AS physicalName, CAST(f.size AS bigint) AS sizePages
+     FROM sys.master_files AS f WHERE f.database_id IN (${names.map((_, i) => `DB_ID(@db${i})`).join(', ')})`,
+    params,
+    'read sys.master_files',
+  );
+  const cert = await conn.query('certificate', 'SELECT c.name AS name FROM master.sys.certificates AS c WHERE c.name = @certificate', { certificate: RECOVERY_CERTIFICATE }, 'read master.sys.certificates');
+  const logicalPath = sqlWriterLogicalPath(server);
+  return {
+    identity: conn.identity,
+    recoveryCertificate: cert.length > 0,
+    tsqlSnapshotBackup: conn.identity.majorVersion >= 16,
+    databases: roles.map((role, i) => {
+      const name = names[i]!;
+      const r = rows.find((x) => x.name === name);
+      const info: MbamDatabaseInfo = {
+        role,
+        name,
+        exists: !!r,
+        // size is in 8 KB pages
+        files: files.filter((f) => f.database === name).map((f) => ({ type: f.typeDesc, physicalName: f.physicalName, sizeBytes: Number(f.sizePages) * 8192 })),
+        sqlWriterLogicalPath: logicalPath,
+      };
+      if (r) Object.assign(info, { state: r.stateDesc, recoveryModel: r.recoveryModel, encrypted: !!r.isEncrypted, canBackup: Number(r.canBackup) === 1, canAlter: Number(r.canAlter) === 1 });
+      return info;
+    }),
+  };
+}
