@@ -4,10 +4,11 @@
 #   btrfs-progs xfsprogs   filesystems the snapshot tests format on loop devices
 #   util-linux             losetup, fsfreeze, mount
 #   python3 make g++       node-gyp's build of the Linux addon
+#   openssl                self-signed certificates for the TDS 8 strict-TLS tests
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-PACKAGES=(g++-mingw-w64-x86-64 btrfs-progs xfsprogs util-linux python3 make g++)
+PACKAGES=(g++-mingw-w64-x86-64 btrfs-progs xfsprogs util-linux python3 make g++ openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

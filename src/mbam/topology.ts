@@ -33,8 +33,11 @@ export interface SqlInstance {
    */
   writerServerName?: string;
   auth: SqlAuth;
-  encrypt: boolean;
+  /** true: TLS after PRELOGIN (TDS 7.x); 'strict': TDS 8, TLS before anything, certificate always validated. */
+  encrypt: boolean | 'strict';
   trustServerCertificate: boolean;
+  /** PEM file of the CA (or self-signed certificate) to trust for the server's certificate. */
+  caFile?: string;
 }
 
 export interface ServerTopology {
@@ -73,7 +76,7 @@ function optStr(o: Record<string, Json>, key: string, path: string): string | un
 function bool(o: Record<string, Json>, key: string, path: string, dflt: boolean): boolean {
   const v = o[key];
   if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw invalidInput(`${path}.${key}`, 'true or false', v);
+  if (typeof v !== 'boolean') throw invalidInput(`${path}.${key}`, key === 'encrypt' ? 'true, false or "strict"' : 'true or false', v);
   return v;
 }
 
@@ -126,11 +129,11 @@ function parseAuth(v: Json, path: string): SqlAuth {
 
 function parseSql(v: Json, path: string): SqlInstance {
   const o = obj(v, path);
-  noUnknownKeys(o, ['host', 'port', 'instance', 'writerServerName', 'auth', 'encrypt', 'trustServerCertificate'], path);
+  noUnknownKeys(o, ['host', 'port', 'instance', 'writerServerName', 'auth', 'encrypt', 'trustServerCertificate', 'caFile'], path);
   const sql: SqlInstance = {
     host: str(o['host'], `${path}.host`),
     auth: o['auth'] === undefined ? { type: 'integrated' } : parseAuth(o['auth'], `${path}.auth`),
-    encrypt: bool(o, 'encrypt', path, true),
+    encrypt: o['encrypt'] === 'strict' ? 'strict' : bool(o, 'encrypt', path, true),
     trustServerCertificate: bool(o, 'trustServerCertificate', path, false),
   };
   if (o['port'] !== undefined) {
@@ -143,6 +146,8 @@ function parseSql(v: Json, path: string): SqlInstance {
     if (!/^[A-Za-z_][A-Za-z0-9_$#]{0,15}$/.test(instance)) throw invalidInput(`${path}.instance`, 'a SQL Server instance name (letters, digits, _, $, #; at most 16)', instance);
     if (instance.toUpperCase() !== 'MSSQLSERVER') sql.instance = instance;
   }
+  const caFile = optStr(o, 'caFile', path);
+  if (caFile !== undefined) sql.caFile = caFile;
   const wsn = optStr(o, 'writerServerName', path);
   if (wsn !== undefined) sql.writerServerName = wsn;
   return sql;

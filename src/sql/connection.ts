@@ -4,6 +4,7 @@
  * connection asks the server whether it really is encrypted and refuses it if not (unless the
  * topology turned encryption off explicitly).
  */
+import { readFileSync } from 'node:fs';
 import sql from 'mssql';
 import { readSecret, type ServerTopology } from '../mbam/topology.js';
 import { VssError } from '../vss/errors.js';
@@ -55,10 +56,19 @@ export function connectionConfig(server: ServerTopology, opts: ConnectOptions = 
       appName: 'mbam-vss',
       cancelTimeout: opts.cancelTimeoutMs ?? 5_000,
       ...(s.instance && !s.port ? { instanceName: s.instance } : {}),
+      ...(s.caFile ? { cryptoCredentialsDetails: { ca: readCa(s.caFile, server) } } : {}),
     },
   };
   if (s.port) config.port = s.port;
   return config;
+}
+
+function readCa(file: string, server: ServerTopology): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new VssError(HR.E_INVALIDARG, { message: `SQL Server ${describeServer(server)}: cannot read caFile ${file} (${(e as NodeJS.ErrnoException).code})`, category: 'precondition' });
+  }
 }
 
 /** A connection pool of `max` sessions to one server, checked for real encryption. */

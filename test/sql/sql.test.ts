@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backupCertificate, restoreCertificate } from '../../src/sql/certificate.js';
@@ -10,6 +12,7 @@ import { quoteIdentifier, quoteStringLiteral } from '../../src/sql/quote.js';
 import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
 import { REPO } from '../support/paths.js';
+import { hasCommand, itRequires, prereq } from '../support/prereq.js';
 import { mbamDatabases, PASSWORD_ENV, serverFor, SQL_PASSWORD } from '../support/sql.js';
 import { startTdsServer, type TdsServerHandle, type TdsServerOptions } from '../support/tds-server.js';
 
@@ -251,3 +254,22 @@ describe('certificate backup and restore', () => {
 });
 
 void PASSWORD_ENV;
+
+describe('TDS 8 strict encryption', () => {
+  const openssl = prereq(hasCommand('openssl'), 'openssl (to make a self-signed certificate)');
+  itRequires(openssl, 'connects with TLS before PRELOGIN, validating the certificate against caFile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tds-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'pipe' });
+    const s = await tds({ tls: 'strict', tlsCert: { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') } });
+    const base = serverFor(s);
+    const strict = { ...base, sql: { ...base.sql, host: 'localhost', encrypt: 'strict' as const, caFile: join(dir, 'cert.pem') } };
+    const c = await SqlServerConnection.open(strict);
+    expect(c.identity.encrypted).toBe(true);
+    await c.close();
+    // Without the CA the self-signed certificate is refused: strict mode always validates.
+    const { caFile: _ca, ...noCa } = strict.sql;
+    const err = await SqlServerConnection.open({ ...strict, sql: noCa }, { connectTimeoutMs: 3000 }).catch((e) => e);
+    expect(err).toBeInstanceOf(VssError);
+    expect(err.category).toBe('precondition');
+  });
+});
