@@ -4,6 +4,8 @@
 export * from './vss/index.js';
 export * from './mbam/topology.js';
 export * from './mbam/writer.js';
+export * from './mbam/health.js';
+export * from './mbam/history.js';
 export { openPlatform, type Platform, type PrivilegeCheck, type SqlWriterCheck } from './platform/index.js';
 export { resolveStateDir, defaultStateDir } from './platform/state.js';
 export type { Registration, RegistrationRecord, RegistryProblem } from './platform/writer-registry.js';

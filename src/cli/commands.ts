@@ -4,6 +4,7 @@ import { registerMetadataCommand } from './metadata.js';
 import { registerDemoCommand } from './demo.js';
 import { registerInstallCommands } from './install.js';
 import { registerStatusCommand } from './status.js';
+import { registerHealthCommand } from './health.js';
 
 /** Every subcommand, one file each. */
 export function registerCommands(program: Command): void {
@@ -11,5 +12,6 @@ export function registerCommands(program: Command): void {
   registerMetadataCommand(program);
   registerInstallCommands(program);
   registerStatusCommand(program);
+  registerHealthCommand(program);
   registerDemoCommand(program);
 }

@@ -30,6 +30,9 @@ export interface TdsDatabase {
   /** Rights of the login on this database. */
   canBackup?: boolean;
   canAlter?: boolean;
+  readOnly?: boolean;
+  /** Whether the login can read RecoveryAndHardwareCore.Keys; null: the table does not exist. */
+  keysReadable?: boolean | null;
 }
 
 export interface TdsServerOptions {
@@ -357,6 +360,15 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
             rows: names.flatMap((n) => (db(n)?.files ?? []).map((f) => [n, f.type, f.physicalName, f.sizePages])),
           },
         ];
+      }
+      case 'health-database': {
+        const d = db(String(params['db']));
+        return [{ columns: [{ name: 'state', type: 'nvarchar' }, { name: 'updateability', type: 'nvarchar' }], rows: [[d ? d.state ?? 'ONLINE' : null, d ? (d.readOnly ? 'READ_ONLY' : 'READ_WRITE') : null]] }];
+      }
+      case 'health-keys': {
+        const d = db(String(params['db']));
+        const v = d?.keysReadable === undefined ? 1 : d.keysReadable === null ? null : d.keysReadable ? 1 : 0;
+        return [{ columns: [{ name: 'canRead', type: 'int' }], rows: [[d ? v : null]] }];
       }
       case 'certificate':
         return [{ columns: [{ name: 'name', type: 'nvarchar' }], rows: state.certificates.filter((c) => c === params['certificate']).map((c) => [c]) }];
