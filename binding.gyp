@@ -26,7 +26,12 @@
           "OS=='win'",
           {
             "sources": [
-              "native/src/win/platform_win.cc"
+              "native/src/win/platform_win.cc",
+              "native/src/win/com.cc",
+              "native/src/win/vss_api.cc",
+              "native/src/win/express_writer.cc",
+              "native/src/win/requester.cc",
+              "native/src/win/system.cc"
             ],
             "libraries": [
               "ole32.lib",

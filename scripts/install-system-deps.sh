@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the tests need, from Debian's archive (run as root, or it uses sudo):
 #   g++-mingw-w64-x86-64   cross-compiles the Windows addon (npm run build:win)
+#   wine64                 runs the Windows build of Node on that addon (smoke test)
 #   btrfs-progs xfsprogs   filesystems the snapshot tests format on loop devices
 #   util-linux             losetup, fsfreeze, mount
 #   python3 make g++       node-gyp's build of the Linux addon
@@ -8,7 +9,7 @@
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-PACKAGES=(g++-mingw-w64-x86-64 btrfs-progs xfsprogs util-linux python3 make g++ openssl)
+PACKAGES=(g++-mingw-w64-x86-64 wine64 btrfs-progs xfsprogs util-linux python3 make g++ openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

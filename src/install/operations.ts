@@ -9,7 +9,7 @@ import { VssError } from '../vss/errors.js';
 import { parseGuid, type Guid } from '../vss/guid.js';
 import { HR } from '../vss/hresult.js';
 import { assertExpressWriterMetadata } from '../vss/express-writer.js';
-import { metadataFingerprint, type WriterMetadata } from '../vss/writer-metadata.js';
+import { componentKey, metadataFingerprint, type WriterMetadata } from '../vss/writer-metadata.js';
 import { buildMbamWriterMetadata, hostedRoles, MBAM_WRITER_ID, resolveServer } from '../mbam/writer.js';
 import { findServer, loadTopology, type ServerTopology, type Topology } from '../mbam/topology.js';
 import type { Platform } from '../platform/platform.js';
@@ -50,6 +50,16 @@ const INSTALL_STEPS = ['preflight', 'save-previous', 'unregister-previous', 'reg
 const UNINSTALL_STEPS = ['preflight', 'save-previous', 'unregister', 'verify', 'commit'];
 const REGISTER_STEPS = ['preflight', 'register', 'verify', 'commit'];
 
+/**
+ * What makes a registration the same as another. On POSIX, everything it carries. On Windows VSS
+ * assigns an express writer its instance id and writes its own XML (dependencies included), so
+ * there it is the writer id, name, usage and component keys.
+ */
+export function registrationKey(platform: Platform, md: WriterMetadata): string {
+  if (platform.name !== 'windows') return metadataFingerprint(md);
+  return JSON.stringify([md.identity.writerId, md.identity.friendlyName, md.identity.usage, md.components.map(componentKey).sort()]);
+}
+
 // ---- undo handlers: they use only what the journal recorded ------------------------------------
 
 interface RegisterIntent {
@@ -62,7 +72,7 @@ interface RegisterIntent {
 async function undoRegister(ctx: StepContext, intent: RegisterIntent): Promise<void> {
   if (!intent?.willRegister) return;
   const current = await currentRegistration(ctx.platform, intent.writerId);
-  if (current && metadataFingerprint(current) === intent.fingerprint) await ctx.platform.unregisterWriter(intent.writerId);
+  if (current && registrationKey(ctx.platform, current) === intent.fingerprint) await ctx.platform.unregisterWriter(intent.writerId);
 }
 
 interface UnregisterIntent {
@@ -75,7 +85,7 @@ interface UnregisterIntent {
 async function undoUnregister(ctx: StepContext, intent: UnregisterIntent): Promise<void> {
   if (!intent?.willUnregister || !intent.previous) return;
   const current = await currentRegistration(ctx.platform, intent.writerId);
-  if (current && metadataFingerprint(current) === metadataFingerprint(intent.previous)) return;
+  if (current && registrationKey(ctx.platform, current) === registrationKey(ctx.platform, intent.previous)) return;
   if (current) await ctx.platform.unregisterWriter(intent.writerId);
   await ctx.platform.registerWriter(intent.previous);
 }
@@ -111,10 +121,10 @@ function verifyStep(md: WriterMetadata): StepDefinition {
     async run(ctx) {
       const status = (await ctx.platform.listWriters()).find((w) => w.writerId === md.identity.writerId);
       if (!status) throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `verify: ${md.identity.friendlyName} is not listed after registration` });
-      if (status.instanceId !== md.identity.instanceId) throw new VssError(HR.VSS_E_UNEXPECTED, { message: `verify: listed with instance ${status.instanceId}, registered ${md.identity.instanceId}` });
+      if (ctx.platform.name !== 'windows' && status.instanceId !== md.identity.instanceId) throw new VssError(HR.VSS_E_UNEXPECTED, { message: `verify: listed with instance ${status.instanceId}, registered ${md.identity.instanceId}` });
       if (status.state !== 'STABLE') throw new VssError(HR.VSS_E_WRITERERROR_RETRYABLE, { message: `verify: writer state is ${status.state}, not STABLE` });
       const listed = await ctx.platform.getWriterMetadata(md.identity.writerId);
-      if (metadataFingerprint(listed) !== metadataFingerprint(md)) {
+      if (registrationKey(ctx.platform, listed) !== registrationKey(ctx.platform, md)) {
         throw new VssError(HR.VSS_E_UNEXPECTED, { message: 'verify: the registered metadata differs from what was registered' });
       }
       return { state: status.state };
@@ -123,12 +133,12 @@ function verifyStep(md: WriterMetadata): StepDefinition {
 }
 
 function registerStep(md: WriterMetadata, mode: 'replace' | 'new'): StepDefinition<RegisterIntent> {
-  const fingerprint = metadataFingerprint(md);
   return {
     name: 'register',
     async plan(ctx) {
+      const fingerprint = registrationKey(ctx.platform, md);
       const current = await currentRegistration(ctx.platform, md.identity.writerId);
-      const same = !!current && metadataFingerprint(current) === fingerprint;
+      const same = !!current && registrationKey(ctx.platform, current) === fingerprint;
       // In 'new' mode an existing registration makes run() fail, as VSS does; undo must then
       // leave that registration alone, so nothing is planned.
       return { writerId: md.identity.writerId, fingerprint, willRegister: mode === 'new' ? !current : !same };
@@ -152,11 +162,11 @@ function savePreviousStep(writerId: Guid, target: { md?: WriterMetadata | undefi
   };
 }
 
-function unregisterStep(name: string, writerId: Guid, previous: { md?: WriterMetadata | undefined }, keepIf?: string): StepDefinition<UnregisterIntent> {
+function unregisterStep(name: string, writerId: Guid, previous: { md?: WriterMetadata | undefined }, keepIf?: WriterMetadata): StepDefinition<UnregisterIntent> {
   return {
     name,
-    plan() {
-      const willUnregister = !!previous.md && (keepIf === undefined || metadataFingerprint(previous.md) !== keepIf);
+    plan(ctx) {
+      const willUnregister = !!previous.md && (keepIf === undefined || registrationKey(ctx.platform, previous.md) !== registrationKey(ctx.platform, keepIf));
       return { writerId, previous: previous.md ?? null, willUnregister };
     },
     async run(ctx, intent) {
@@ -248,12 +258,12 @@ export async function install(opts: InstallOptions): Promise<TransactionResult> 
         },
       },
       savePreviousStep(md.identity.writerId, previous),
-      unregisterStep('unregister-previous', md.identity.writerId, previous, metadataFingerprint(md)),
+      unregisterStep('unregister-previous', md.identity.writerId, previous, md),
       registerStep(md, 'replace'),
       verifyStep(md),
     ];
     const reports = await runTransaction(ctx, 'install', { topology: opts.topologyFile, server: server.name }, steps);
-    const unchanged = !!previous.md && metadataFingerprint(previous.md) === metadataFingerprint(md);
+    const unchanged = !!previous.md && registrationKey(opts.platform, previous.md) === registrationKey(opts.platform, md);
     return { op: 'install', outcome: unchanged ? 'no-change' : 'committed', ...(recovered ? { recovered } : {}), preflight, steps: reports, writerId: md.identity.writerId, instanceId: md.identity.instanceId };
   });
 }

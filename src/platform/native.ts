@@ -59,7 +59,8 @@ export function nativeError(e: unknown, operation: string): VssError {
   const err = e as { hresult?: number; code?: string; message?: string; path?: string };
   if (typeof err?.hresult === 'number') {
     const info = hresultInfo(err.hresult);
-    return new VssError(err.hresult, { message: `${operation}: ${info.meaning}`, cause: e });
+    const op = (e as { operation?: string }).operation;
+    return new VssError(err.hresult, { message: `${operation}: ${op ? `${op}: ` : ''}${info.meaning}`, cause: e });
   }
   const code = err?.code;
   const hr = code === 'EPERM' || code === 'EACCES' ? HR.E_ACCESSDENIED : code === 'ENOMEM' ? HR.E_OUTOFMEMORY : HR.E_FAIL;

@@ -1,46 +1,185 @@
+/**
+ * The Windows backend: express-writer registration and requester queries through the native
+ * addon's COM code (every call on a worker thread), the SQL Server writer service through the
+ * Service Control Manager, and the caller's privileges from its token.
+ */
+import { ComponentType, RestoreMethod, UsageType, WriterRestore, WriterState } from '../vss/enums.js';
 import { VssError } from '../vss/errors.js';
-import type { Guid } from '../vss/guid.js';
+import { isGuid, parseGuid, type Guid } from '../vss/guid.js';
 import { HR } from '../vss/hresult.js';
+import { assertExpressWriterMetadata } from '../vss/express-writer.js';
 import type { WriterStatus } from '../vss/vssadmin.js';
-import type { WriterMetadata } from '../vss/writer-metadata.js';
+import { parseWriterMetadata, type WriterMetadata } from '../vss/writer-metadata.js';
+import { SQL_WRITER_ID, SQL_WRITER_SERVICE } from '../mbam/writer.js';
+import { loadNative, nativeError, type NativeAddon } from './native.js';
 import type { Platform, PrivilegeCheck, SqlWriterCheck } from './platform.js';
 
-/**
- * The Windows backend. Registration and requester queries go through the native addon's COM code;
- * until that code is built into the addon, every call says so instead of pretending.
- */
+/** What the native registerExpressWriter takes: the model with enum names turned into VSS values. */
+export interface ExpressWriterSpec {
+  writerId: string;
+  name: string;
+  usage: number;
+  versionMajor: number;
+  versionMinor: number;
+  backupSchema: number;
+  restoreMethod?: { method: number; writerRestore: number; rebootRequired: boolean; service?: string; userProcedure?: string };
+  components: {
+    type: number;
+    logicalPath?: string;
+    componentName: string;
+    caption?: string;
+    restoreMetadata: boolean;
+    notifyOnBackupComplete: boolean;
+    selectable: boolean;
+    selectableForRestore: boolean;
+    componentFlags: number;
+    files: { path: string; filespec: string; recursive: boolean; alternatePath?: string; backupTypeMask?: number }[];
+    dependencies: { writerId: string; logicalPath?: string; componentName: string }[];
+  }[];
+  excludeFiles: { path: string; filespec: string; recursive: boolean }[];
+}
+
+export interface GatheredWriter {
+  name: string;
+  writerId: string;
+  instanceId: string;
+  /** VSS_WRITER_STATE value, or null when the writer gave metadata but no status. */
+  state: number | null;
+  failure: number;
+  metadataXml: string | null;
+}
+
+export interface WindowsAddon extends NativeAddon {
+  registerExpressWriter(spec: ExpressWriterSpec): Promise<string>;
+  unregisterExpressWriter(writerId: string): Promise<void>;
+  gatherWriters(): Promise<GatheredWriter[]>;
+  serviceState(name: string): { exists: boolean; state: string };
+  privileges(): { elevated: boolean; administrators: boolean; backupOperators: boolean };
+}
+
+export function expressWriterSpec(md: WriterMetadata): ExpressWriterSpec {
+  const id = md.identity;
+  const spec: ExpressWriterSpec = {
+    writerId: parseGuid(id.writerId),
+    name: id.friendlyName,
+    usage: UsageType.value(id.usage),
+    versionMajor: id.majorVersion,
+    versionMinor: id.minorVersion,
+    backupSchema: md.backupSchema ?? 0,
+    components: md.components.map((c) => ({
+      type: ComponentType.value(c.type),
+      ...(c.logicalPath !== undefined ? { logicalPath: c.logicalPath } : {}),
+      componentName: c.componentName,
+      ...(c.caption !== undefined ? { caption: c.caption } : {}),
+      restoreMetadata: c.restoreMetadata,
+      notifyOnBackupComplete: c.notifyOnBackupComplete,
+      selectable: c.selectable,
+      selectableForRestore: c.selectableForRestore,
+      componentFlags: c.componentFlags,
+      files: c.files.map((f) => ({
+        path: f.path,
+        filespec: f.filespec,
+        recursive: !!f.recursive,
+        ...(f.alternatePath !== undefined ? { alternatePath: f.alternatePath } : {}),
+        ...(f.filespecBackupType !== undefined ? { backupTypeMask: f.filespecBackupType } : {}),
+      })),
+      dependencies: c.dependencies.map((d) => ({ writerId: parseGuid(d.writerId), ...(d.logicalPath !== undefined ? { logicalPath: d.logicalPath } : {}), componentName: d.componentName })),
+    })),
+    excludeFiles: md.excludeFiles.map((f) => ({ path: f.path, filespec: f.filespec, recursive: !!f.recursive })),
+  };
+  if (md.restoreMethod) {
+    const m = md.restoreMethod;
+    spec.restoreMethod = {
+      method: RestoreMethod.value(m.method),
+      writerRestore: WriterRestore.value(m.writerRestore),
+      rebootRequired: m.rebootRequired,
+      ...(m.service !== undefined ? { service: m.service } : {}),
+      ...(m.userProcedure !== undefined ? { userProcedure: m.userProcedure } : {}),
+    };
+  }
+  return spec;
+}
+
 export class WindowsPlatform implements Platform {
   readonly name = 'windows' as const;
 
-  constructor(readonly stateDir: string) {}
+  constructor(
+    readonly stateDir: string,
+    private readonly addon: WindowsAddon = loadNative() as WindowsAddon,
+  ) {}
 
-  private notBuilt(op: string): never {
-    throw new VssError(HR.E_NOTIMPL, {
-      message: `${op}: the Windows VSS backend is not built into this version of mbam-vss`,
-      category: 'precondition',
-      hint: 'Use a release of mbam-vss with the Windows backend, or register the writer with the MBAM installer.',
+  async registerWriter(metadata: WriterMetadata | string): Promise<void> {
+    const md = typeof metadata === 'string' ? parseWriterMetadata(metadata) : metadata;
+    assertExpressWriterMetadata(md);
+    try {
+      await this.addon.registerExpressWriter(expressWriterSpec(md));
+    } catch (e) {
+      throw nativeError(e, `register ${md.identity.friendlyName}`);
+    }
+  }
+
+  async unregisterWriter(writerId: Guid): Promise<void> {
+    try {
+      await this.addon.unregisterExpressWriter(parseGuid(writerId));
+    } catch (e) {
+      throw nativeError(e, `unregister writer ${parseGuid(writerId)}`);
+    }
+  }
+
+  private async gather(): Promise<GatheredWriter[]> {
+    try {
+      return await this.addon.gatherWriters();
+    } catch (e) {
+      throw nativeError(e, 'gather writers from VSS');
+    }
+  }
+
+  async listWriters(): Promise<WriterStatus[]> {
+    return (await this.gather()).map((w) => {
+      const s: WriterStatus = {
+        name: w.name,
+        writerId: parseGuid(w.writerId),
+        instanceId: parseGuid(w.instanceId),
+        state: (w.state === null ? undefined : WriterState.fromValue(w.state)) ?? 'UNKNOWN',
+        lastError: w.failure >>> 0,
+      };
+      const instanceName = w.metadataXml ? /instanceName="([^"]*)"/.exec(w.metadataXml)?.[1] : undefined;
+      if (instanceName) s.instanceName = instanceName;
+      return s;
     });
   }
 
-  async registerWriter(_md: WriterMetadata | string): Promise<void> {
-    this.notBuilt('registerWriter');
-  }
-  async unregisterWriter(_writerId: Guid): Promise<void> {
-    this.notBuilt('unregisterWriter');
-  }
-  async listWriters(): Promise<WriterStatus[]> {
-    return this.notBuilt('listWriters');
-  }
   async registryProblems() {
     return [];
   }
-  async getWriterMetadata(_idOrName: string): Promise<WriterMetadata> {
-    return this.notBuilt('getWriterMetadata');
+
+  async getWriterMetadata(idOrName: string): Promise<WriterMetadata> {
+    const all = await this.gather();
+    const g = isGuid(idOrName) ? parseGuid(idOrName) : undefined;
+    const found = all.find((w) => (g ? parseGuid(w.writerId) === g || parseGuid(w.instanceId) === g : w.name.toLowerCase() === idOrName.toLowerCase()));
+    if (!found?.metadataXml) throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `VSS lists no writer matching '${idOrName}'` });
+    return parseWriterMetadata(found.metadataXml, `metadata of ${found.name}`);
   }
+
   async checkPrivileges(): Promise<PrivilegeCheck> {
-    return this.notBuilt('checkPrivileges');
+    const p = this.addon.privileges();
+    if (!p.elevated) return { ok: false, detail: 'not elevated: run from an elevated prompt ("Run as administrator")' };
+    if (!p.administrators && !p.backupOperators) return { ok: false, detail: 'the account is in neither Administrators nor Backup Operators' };
+    return { ok: true, detail: `elevated, member of ${[p.administrators && 'Administrators', p.backupOperators && 'Backup Operators'].filter(Boolean).join(' and ')}` };
   }
+
   async checkSqlWriter(): Promise<SqlWriterCheck> {
-    return this.notBuilt('checkSqlWriter');
+    let svc: { exists: boolean; state: string };
+    try {
+      svc = this.addon.serviceState(SQL_WRITER_SERVICE);
+    } catch (e) {
+      throw nativeError(e, `query the ${SQL_WRITER_SERVICE} service`);
+    }
+    if (!svc.exists) return { state: 'absent', detail: `the SQL Server VSS Writer service (${SQL_WRITER_SERVICE}) is not installed; add it with SQL Server setup` };
+    if (svc.state !== 'running') return { state: 'stopped', detail: `the ${SQL_WRITER_SERVICE} service is ${svc.state}; start it (Start-Service ${SQL_WRITER_SERVICE}) and set it to start automatically` };
+    const sql = (await this.listWriters()).find((w) => w.writerId === SQL_WRITER_ID);
+    if (!sql) return { state: 'absent', detail: `the ${SQL_WRITER_SERVICE} service runs but VSS lists no SqlServerWriter; restart the service and check the Application event log` };
+    if (sql.state !== 'STABLE') return { state: 'not-stable', detail: `SqlServerWriter is ${WriterState.display(sql.state)} [${WriterState.value(sql.state)}]; wait for running backups to finish or restart ${SQL_WRITER_SERVICE}` };
+    return { state: 'stable', detail: 'SqlServerWriter is Stable' };
   }
 }

@@ -1,0 +1,82 @@
+/**
+ * The cross-built Windows addon, loaded by the Windows build of Node under Wine through the
+ * package's own loader (dist/ + node-gyp-build + prebuilds/win32-x64), answers every Windows
+ * platform call with a result or a named VssError, and never crashes. Wine's VSS is stubs:
+ * CreateVssBackupComponentsInternal returns E_NOTIMPL, and its express-writer factory aborts the
+ * process, which the addon detects (ntdll's wine_get_version) and reports instead of calling.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect } from 'vitest';
+import { hasCommand, itRequires, prereq } from '../support/prereq.js';
+import { EXAMPLE_TOPOLOGY, REPO } from '../support/paths.js';
+import { WINE, windowsNode, winePath } from '../support/windows-node.js';
+
+const wine = prereq(existsSync(WINE) && hasCommand('x86_64-w64-mingw32-g++-posix'), 'Wine and MinGW-w64 (apt-get install wine64 g++-mingw-w64-x86-64)');
+
+const SMOKE = `
+import { writeFileSync } from 'node:fs';
+const [distUrl, topology, stateDir, outFile] = process.argv.slice(2);
+const out = {};
+try {
+  const m = await import(distUrl);
+  out.caps = m.nativeCapabilities();
+  const p = m.openPlatform({ stateDir });
+  out.platform = p.name;
+  const t = async (name, fn) => {
+    try { out[name] = { ok: true, value: await fn() }; }
+    catch (e) { out[name] = { ok: false, vssError: e instanceof m.VssError, error: e instanceof m.VssError ? e.toJSON() : String(e && e.stack || e) }; }
+  };
+  await t('listWriters', () => p.listWriters());
+  await t('register', () => p.registerWriter(m.buildMbamWriterMetadata(m.loadTopology(topology), 'MBAM-REC01')));
+  await t('unregister', () => p.unregisterWriter(m.MBAM_WRITER_ID));
+  await t('sqlWriter', () => p.checkSqlWriter());
+  await t('privileges', () => p.checkPrivileges());
+} catch (e) { out.fatal = String(e && e.stack || e); }
+writeFileSync(outFile, JSON.stringify(out));
+`;
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { env, stdio: 'ignore' });
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+}
+
+describe('Windows backend under Wine', () => {
+  itRequires(wine, 'Windows Node loads the cross-built addon through the package loader and every call answers', async () => {
+    execFileSync('npm', ['run', '--silent', 'build:win', '--', '--prebuild'], { cwd: REPO, stdio: 'pipe' });
+    const node = windowsNode();
+    const dir = mkdtempSync(join(tmpdir(), 'mbam-wine-'));
+    writeFileSync(join(dir, 'smoke.mjs'), SMOKE);
+    const outFile = join(dir, 'out.json');
+    const env = { ...process.env, WINEPREFIX: join(tmpdir(), 'mbam-vss-wineprefix'), WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', NODE_SKIP_PLATFORM_CHECK: '1' };
+    const distUrl = 'file:///' + winePath(join(REPO, 'dist', 'index.js')).replace(/\\/g, '/');
+    const code = await run(WINE, [node, winePath(join(dir, 'smoke.mjs')), distUrl, winePath(EXAMPLE_TOPOLOGY), winePath(join(dir, 'state')), winePath(outFile)], env, 240_000);
+    expect(existsSync(outFile), `Windows Node exited ${code} without writing its result`).toBe(true);
+    const out = JSON.parse(readFileSync(outFile, 'utf8'));
+    expect(out.fatal).toBeUndefined();
+    expect(out.platform).toBe('windows');
+    expect(out.caps).toMatchObject({ wine: true, expressWriter: false });
+    expect(out.caps.expressWriterUnavailableReason).toMatch(/unavailable under Wine/);
+    // Express writers: reported unavailable, not called (Wine's stub would abort the process).
+    for (const k of ['register', 'unregister']) {
+      expect(out[k], k).toMatchObject({ ok: false, vssError: true, error: { name: 'E_NOTIMPL' } });
+      expect(out[k].error.message).toMatch(/unavailable under Wine/);
+    }
+    // Requester queries: a well-formed answer or a named VssError.
+    for (const k of ['listWriters', 'sqlWriter', 'privileges']) {
+      const r = out[k];
+      if (r.ok) expect(r.value, k).toBeDefined();
+      else expect(r, k).toMatchObject({ vssError: true, error: { name: expect.stringMatching(/^(E_|VSS_|RPC_|0x)/) } });
+    }
+    if (!out.listWriters.ok) expect(out.listWriters.error.name).toBe('E_NOTIMPL'); // Wine's CreateVssBackupComponentsInternal
+    expect(code).toBe(0);
+  }, 300_000);
+});
