@@ -64,6 +64,15 @@
               "native/src/posix/file_lock.cc"
             ]
           }
+        ],
+        [
+          "OS=='linux'",
+          {
+            "sources": [
+              "native/src/posix/freeze_guard.cc",
+              "native/src/posix/snapshot.cc"
+            ]
+          }
         ]
       ]
     }

@@ -46,6 +46,36 @@ const suites = {
     console.log(`| ratio | ${(r.oursMs / r.bareMs).toFixed(2)}× | |`);
     console.log(`\n(${r.reps} cycles each, interleaved)\n`);
   },
+  snapshot() {
+    if (process.geteuid?.() !== 0) {
+      console.log('### Snapshots: skipped (needs root for loop devices, mount and FIFREEZE)\n');
+      return;
+    }
+    const snap = (args) => JSON.parse(execFileSync(process.execPath, [join(here, 'snapshot.mjs'), ...args], { encoding: 'utf8' }).trim().split('\n').pop());
+    const e = snap(['window', 'ext4']);
+    const b = snap(['window', 'btrfs']);
+    console.log('### Blocked-writes window (max gap between two completed write+fdatasync of a separate process)\n');
+    console.log('| provider | mbam-vss | raw shell, same work | ratio |');
+    console.log('|---|---:|---:|---:|');
+    console.log(`| external, ext4 (freeze, copy the frozen device, thaw) | ${e.oursMs.toFixed(0)} ms (watchdog-held ${e.heldMs} ms) | ${e.rawMs.toFixed(0)} ms (\`fsfreeze -f; cp; fsfreeze -u\`) | ${(e.oursMs / e.rawMs).toFixed(2)}× |`);
+    console.log(`| btrfs (read-only subvolume snapshot) | ${b.oursMs.toFixed(1)} ms | ${b.rawMs.toFixed(1)} ms (\`btrfs subvolume snapshot -r\`) | ${(b.oursMs / b.rawMs).toFixed(2)}× |`);
+    const t = snap(['throughput', '2048']);
+    console.log('\n### Backup throughput, one 2 GiB file (cold cache, ext4 loop image with direct I/O)\n');
+    console.log('| | time | MiB/s | mbam-vss throughput relative to it |');
+    console.log('|---|---:|---:|---:|');
+    const row = (name, ms) => console.log(`| ${name} | ${(ms / 1000).toFixed(2)} s | ${(2048 / (ms / 1000)).toFixed(0)} | ${(ms / t.oursMs * 100).toFixed(0)}% |`);
+    row('mbam-vss backup (copy + SHA-256, manifest, fsync)', t.oursMs);
+    row('`cp` + `sync -f`', t.cpMs);
+    row('`cp` + `sync -f` + `sha256sum` (the same work)', t.cpSha256Ms);
+    const m1 = snap(['memory', '256']);
+    const m2 = snap(['memory', '2048']);
+    console.log('\n### Peak memory of a backup\n');
+    console.log('| file size | peak RSS of the whole process |');
+    console.log('|---:|---:|');
+    console.log(`| 256 MiB | ${m1.peakRssMiB.toFixed(1)} MiB |`);
+    console.log(`| 2 GiB | ${m2.peakRssMiB.toFixed(1)} MiB |`);
+    console.log('');
+  },
 };
 
 for (const [name, fn] of Object.entries(suites)) if (!only || only === name) fn();

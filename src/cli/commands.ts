@@ -5,6 +5,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerInstallCommands } from './install.js';
 import { registerStatusCommand } from './status.js';
 import { registerHealthCommand } from './health.js';
+import { registerBackupCommands } from './backup.js';
 
 /** Every subcommand, one file each. */
 export function registerCommands(program: Command): void {
@@ -13,5 +14,6 @@ export function registerCommands(program: Command): void {
   registerInstallCommands(program);
   registerStatusCommand(program);
   registerHealthCommand(program);
+  registerBackupCommands(program);
   registerDemoCommand(program);
 }

@@ -1,4 +1,5 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { install, status, uninstall } from '../install/operations.js';
@@ -12,6 +13,12 @@ import { formatVssadminWriters } from '../vss/vssadmin.js';
 import { metadataFingerprint, type WriterMetadata } from '../vss/writer-metadata.js';
 import tmp from 'tmp';
 import { action, type Output } from './common.js';
+import { backup } from '../requester/backup.js';
+import { verifyBackupSet } from '../requester/backup-set.js';
+import { restore } from '../requester/restore.js';
+import type { InProcessWriter } from '../requester/writer.js';
+import { fileList } from '../vss/writer-metadata.js';
+import { sha256File } from '../requester/backup-set.js';
 import { describeWriterMetadata } from './format.js';
 
 export const EXAMPLE_TOPOLOGY = join(PACKAGE_ROOT, 'examples', 'two-servers.json');
@@ -86,6 +93,8 @@ export function registerDemoCommand(program: Command): void {
           events.push({ step: 'uninstall', server: s.name, outcome: r.outcome });
           out.info(`== uninstall on ${s.name}: ${r.outcome === 'committed' ? 'unregistered' : 'nothing to do'}; writers left: ${(await new PosixPlatform(dir).listWriters()).length}`);
         }
+        // 4. Back up, verify and restore a sample file-group writer on a real snapshot.
+        events.push(...(await demoBackup(out, root)));
         if (opts.keep) out.info(`\nstate kept in ${root}`);
         else rmSync(root, { recursive: true, force: true });
         out.result({ ok: true, topology: opts.topology, sqlChecks: 'skipped: no SQL Server configured', events }, () => '');
@@ -93,3 +102,74 @@ export function registerDemoCommand(program: Command): void {
     );
 }
 
+
+function commandExists(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A loop-mounted btrfs image when this is root with btrfs-progs; else a plain directory. */
+function demoVolume(out: Output, root: string): { dir: string; provider: 'btrfs' | 'copy'; cleanup(): void } {
+  const isRoot = typeof process.geteuid === 'function' && process.geteuid() === 0;
+  if (isRoot && commandExists('mkfs.btrfs') && commandExists('losetup')) {
+    const image = join(root, 'demo-btrfs.img');
+    const mnt = join(root, 'demo-btrfs');
+    mkdirSync(mnt);
+    try {
+      execFileSync('truncate', ['-s', '256M', image]);
+      execFileSync('mkfs.btrfs', ['-q', '-f', image], { stdio: 'ignore' });
+      execFileSync('mount', ['-o', 'loop', image, mnt]);
+      out.info(`   a 256 MiB btrfs image is loop-mounted at ${mnt}; the snapshot is a read-only btrfs subvolume snapshot`);
+      return { dir: mnt, provider: 'btrfs', cleanup: () => void execFileSync('umount', ['-l', mnt], { stdio: 'ignore' }) };
+    } catch (e) {
+      out.info(`   (could not set up a btrfs image: ${(e as Error).message.split('\n')[0]}; using the copy provider)`);
+    }
+  } else {
+    out.info(`   ${isRoot ? 'btrfs-progs is not installed' : 'not root'}: using the copy provider in a temporary directory (no snapshot)`);
+  }
+  const dir = join(root, 'demo-data-volume');
+  mkdirSync(dir, { recursive: true });
+  return { dir, provider: 'copy', cleanup: () => {} };
+}
+
+async function demoBackup(out: Output, root: string): Promise<unknown[]> {
+  out.info('\n== backup, verify and restore of a sample file-group writer');
+  const vol = demoVolume(out, root);
+  const events: unknown[] = [];
+  try {
+    const data = join(vol.dir, 'MBAM', 'Data');
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, 'RecoveryKeys.mdf'), Buffer.alloc(4 << 20, 7));
+    writeFileSync(join(data, 'RecoveryKeys_log.ldf'), 'log records\n'.repeat(1000));
+    const seen: string[] = [];
+    const writer: InProcessWriter = {
+      metadata: {
+        version: '1.2',
+        identity: { writerId: 'c0a1e7e2-3b7d-4f59-9a51-2a3e6bd8f0a4', instanceId: 'c0a1e7e2-3b7d-4f59-9a51-2a3e6bd8f0a5', friendlyName: 'MBAM Demo File Writer', usage: 'USERDATA', dataSource: 'OTHER', majorVersion: 1, minorVersion: 0 },
+        components: [{ type: 'FILEGROUP', logicalPath: 'Demo', componentName: 'Data', caption: 'sample database files', restoreMetadata: false, notifyOnBackupComplete: false, selectable: true, selectableForRestore: true, componentFlags: 0, files: [fileList(data, '*', true)], dependencies: [] }],
+        excludeFiles: [],
+        excludeFilesFromSnapshot: [],
+      },
+      onFreeze: () => void seen.push('Freeze'),
+      onThaw: () => void seen.push('Thaw'),
+    };
+    const set = join(root, 'demo-backup-set');
+    const r = await backup({ to: set, writers: [writer], provider: vol.provider, onProgress: (e) => e.type === 'event' && out.info(`   ${e.event.padEnd(18)} ${e.writer}: ${e.state}`) });
+    out.info(`   backup set ${r.dir}: ${r.files} files, ${r.bytes} bytes, provider ${r.volumes.map((v) => v.provider).join(', ')}`);
+    const v = await verifyBackupSet(set);
+    out.info(`   verify: ${v.problems.length ? `${v.problems.length} problem(s)` : 'every file matches its SHA-256'}`);
+    const restored = join(root, 'demo-restored');
+    await restore({ from: set, to: restored });
+    let same = true;
+    for (const f of v.manifest.files) same &&= (await sha256File(join(restored, f.source))) === f.sha256;
+    out.info(`   restore to ${restored}: ${same ? 'identical to the source' : 'DIFFERENT'}`);
+    events.push({ step: 'backup', provider: r.volumes[0]?.provider, files: r.files, bytes: r.bytes }, { step: 'verify', problems: v.problems.length }, { step: 'restore', identical: same });
+  } finally {
+    vol.cleanup();
+  }
+  return events;
+}

@@ -72,7 +72,8 @@ describe('mbam-vss demo', () => {
     expect(r.stdout).toMatch(/undone: register\n\s+undone: unregister-previous/);
     expect(r.stdout).toMatch(/no journal left; the registered writer still has component 'MBAM Recovery and Hardware'/);
     const j = (await runCliAsync(['demo', '--json'])).json();
-    expect(j.events.map((e: { step: string }) => e.step)).toEqual(['install', 'install', 'forced-failure', 'uninstall', 'uninstall']);
+    expect(j.events.map((e: { step: string }) => e.step)).toEqual(['install', 'install', 'forced-failure', 'uninstall', 'uninstall', 'backup', 'verify', 'restore']);
+    expect(j.events.slice(-2)).toEqual([{ step: 'verify', problems: 0 }, { step: 'restore', identical: true }]);
     expect(j.events[2]).toMatchObject({ rolledBack: true });
   });
 });

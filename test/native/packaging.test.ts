@@ -52,7 +52,7 @@ describe('packaging', () => {
     expect(r.hr).toBe(0x800423f3);
     expect(typeof r.caps.fsFreeze).toBe('boolean');
     const demo = execFileSync(join(project, 'node_modules', '.bin', 'mbam-vss'), ['demo', '--json'], { cwd: project, encoding: 'utf8' });
-    expect(JSON.parse(demo).events).toHaveLength(5);
+    expect(JSON.parse(demo).events).toHaveLength(8);
     rmSync(project, { recursive: true, force: true });
     rmSync(dest, { recursive: true, force: true });
   }, 300_000);

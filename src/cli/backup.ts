@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { backup } from '../requester/backup.js';
+import { verifyBackupSet } from '../requester/backup-set.js';
+import { restore } from '../requester/restore.js';
+import { PosixPlatform } from '../platform/posix.js';
+import { resolveStateDir } from '../platform/state.js';
+import { invalidInput } from '../vss/errors.js';
+import type { WriterMetadata } from '../vss/writer-metadata.js';
+import { action, EXIT, type GlobalOptions } from './common.js';
+import { Progress } from './progress.js';
+
+function ms(value: string | undefined, field: string, dflt: number): number {
+  if (value === undefined) return dflt;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 3_600_000) throw invalidInput(field, 'milliseconds from 1 to 3600000', value);
+  return n;
+}
+
+async function registeredWriters(stateDir: string): Promise<WriterMetadata[]> {
+  const p = new PosixPlatform(stateDir);
+  const out: WriterMetadata[] = [];
+  for (const w of await p.listWriters()) out.push(await p.getWriterMetadata(w.writerId));
+  return out;
+}
+
+const SNAPSHOT_ENV_HELP = `
+The snapshot command (--snapshot-command, provider "external") runs with /bin/sh while the
+filesystems are frozen, and once more afterwards to release what it made:
+  MBAM_VSS_SNAPSHOT_ACTION   "create" (while frozen) or "release" (after the copy)
+  MBAM_VSS_SNAPSHOT_SET_ID   the snapshot set id
+  MBAM_VSS_FROZEN_MOUNTS     the frozen mount points, one per line
+  MBAM_VSS_FROZEN_DEVICES    their devices, one per line, in the same order
+  MBAM_VSS_SNAPSHOT_ROOT     expose mount i's snapshot at $MBAM_VSS_SNAPSHOT_ROOT/i (e.g. mount it there)
+It must finish within --write-hold (default 10000 ms) or it is killed and the backup fails.`;
+
+export function registerBackupCommands(program: Command): void {
+  program
+    .command('backup')
+    .description('back up writers on a filesystem snapshot into a new backup set (POSIX requester)')
+    .requiredOption('--to <dir>', 'the backup set to create (must not exist)')
+    .option('--writer <id-or-name...>', 'writers to back up (default: every registered writer); their dependencies come too')
+    .option('--provider <provider>', 'auto | btrfs | external | copy', 'auto')
+    .option('--snapshot-command <cmd>', 'for the external provider: the command that snapshots the frozen filesystems')
+    .option('--freeze-timeout <ms>', 'Freeze-to-Thaw limit (VSS default 60000)')
+    .option('--write-hold <ms>', 'how long filesystems may stay frozen for the snapshot command (default 10000)')
+    .option('--json', 'machine-readable result')
+    .addHelpText('after', SNAPSHOT_ENV_HELP)
+    .action(
+      action(async (out, opts: { to: string; writer?: string[]; provider: string; snapshotCommand?: string; freezeTimeout?: string; writeHold?: string }, cmd: Command) => {
+        if (!['auto', 'btrfs', 'external', 'copy'].includes(opts.provider)) throw invalidInput('--provider', 'auto, btrfs, external or copy', opts.provider);
+        const g = cmd.optsWithGlobals() as GlobalOptions;
+        const stateDir = resolveStateDir(g.stateDir);
+        const progress = new Progress(g);
+        const r = await backup({
+          to: opts.to,
+          registered: await registeredWriters(stateDir),
+          ...(opts.writer ? { select: opts.writer } : {}),
+          provider: opts.provider as 'auto',
+          ...(opts.snapshotCommand ? { snapshotCommand: opts.snapshotCommand } : {}),
+          freezeTimeoutMs: ms(opts.freezeTimeout, '--freeze-timeout', 60_000),
+          writeHoldMs: ms(opts.writeHold, '--write-hold', 10_000),
+          stateDir,
+          onProgress: (e) => progress.event(e),
+        });
+        out.result({ ok: true, ...r }, () => `backup set ${r.dir}: ${r.files} files, ${r.bytes} bytes from ${r.writers.length} writer(s) (${r.volumes.map((v) => `${v.provider}:${v.root}`).join(', ')})`);
+      }),
+    );
+
+  program
+    .command('verify')
+    .description('recompute every file of a backup set; name any that differs, is missing or is extra')
+    .argument('<backup-dir>', 'the backup set')
+    .option('--json', 'machine-readable result')
+    .action(
+      action(async (out, dir: string, _opts, cmd: Command) => {
+        const progress = new Progress(cmd.optsWithGlobals() as GlobalOptions);
+        let done = 0;
+        const { manifest, problems } = await verifyBackupSet(dir, (path, bytes) => progress.event({ type: 'file', path, doneBytes: (done += bytes), totalBytes: 0 }));
+        out.result({ ok: problems.length === 0, files: manifest.files.length, problems }, () =>
+          problems.length ? `backup set ${dir} does NOT verify:\n${problems.map((p) => `  ${p.problem}: ${p.path}${p.detail ? ` (${p.detail})` : ''}`).join('\n')}` : `backup set ${dir} verifies: ${manifest.files.length} files`,
+        );
+        return problems.length ? EXIT.FAILED : EXIT.OK;
+      }),
+    );
+
+  program
+    .command('restore')
+    .description('verify a backup set, then restore it: under --to DIR, or in place where this machine\'s writers declare the files')
+    .requiredOption('--from <dir>', 'the backup set')
+    .option('--to <dir>', 'restore under this directory (original paths re-rooted here)')
+    .option('--json', 'machine-readable result')
+    .action(
+      action(async (out, opts: { from: string; to?: string }, cmd: Command) => {
+        const g = cmd.optsWithGlobals() as GlobalOptions;
+        const progress = new Progress(g);
+        const r = await restore({ from: opts.from, ...(opts.to ? { to: opts.to } : {}), registered: await registeredWriters(resolveStateDir(g.stateDir)), onProgress: (e) => progress.event(e) });
+        out.result({ ok: true, ...r }, () => `restored ${r.files} files (${r.bytes} bytes) to ${r.target}`);
+      }),
+    );
+}

@@ -1,0 +1,96 @@
+/**
+ * Filesystem freeze for the snapshot window, through the native guard: a watchdog process thaws
+ * on request, at the deadline, or as soon as this process dies. Freezing the filesystem that holds
+ * `/`, the state directory or the backup target would block mbam-vss itself, so it is refused
+ * unless forced.
+ */
+import { VssError } from '../vss/errors.js';
+import { HR } from '../vss/hresult.js';
+import { loadNative, nativeError } from '../platform/native.js';
+import { sameFilesystem } from './mounts.js';
+
+export interface ThawReport {
+  reason: 'requested' | 'deadline' | 'watchdog-lost' | 'command-done';
+  thawErrors: number;
+  firstError?: string;
+  /** Exit code of the snapshot command (128 + signal), or -1. */
+  commandStatus: number;
+  /** From the first FIFREEZE to the last FITHAW, measured by the watchdog. */
+  heldMs: number;
+}
+
+/** A command the watchdog runs inside the frozen window (argv[0] absolute), output to a file. */
+export interface FrozenCommand {
+  argv: string[];
+  env: string[];
+  output: string;
+}
+
+interface FreezeAddon {
+  freezeBegin(mountPoints: string[], deadlineMs: number, command?: FrozenCommand): Promise<{ handle: number; pid: number }>;
+  freezeEnd(handle: number, request?: boolean): Promise<ThawReport>;
+}
+
+export interface FreezeOptions {
+  deadlineMs: number;
+  /** Run by the watchdog between freeze and thaw; the thaw follows its exit at once. */
+  command?: FrozenCommand;
+  /** Paths whose filesystems must not be frozen (the state directory, the backup target). */
+  protect?: string[];
+  force?: boolean;
+}
+
+export class FrozenFilesystems {
+  private ended: Promise<ThawReport> | undefined;
+
+  private constructor(
+    readonly mountPoints: string[],
+    private readonly handle: number,
+    readonly watchdogPid: number,
+    readonly frozenAt: number,
+  ) {}
+
+  static async freeze(mountPoints: string[], opts: FreezeOptions): Promise<FrozenFilesystems> {
+    if (!opts.force) {
+      for (const m of mountPoints) {
+        for (const p of ['/', ...(opts.protect ?? [])]) {
+          if (sameFilesystem(m, p)) {
+            throw new VssError(HR.VSS_E_VOLUME_NOT_SUPPORTED, {
+              message: `refusing to freeze ${m}: it is the filesystem of ${p === '/' ? 'the root directory' : p}, and freezing it would block mbam-vss itself`,
+              category: 'precondition',
+              hint: 'Keep the state directory and the backup target on another filesystem, or use a snapshot provider that needs no freeze (btrfs).',
+            });
+          }
+        }
+      }
+    }
+    const native = loadNative() as unknown as FreezeAddon;
+    try {
+      const { handle, pid } = await native.freezeBegin(mountPoints, opts.deadlineMs, opts.command);
+      return new FrozenFilesystems(mountPoints, handle, pid, Date.now());
+    } catch (e) {
+      throw nativeError(e, `freeze ${mountPoints.join(', ')}`);
+    }
+  }
+
+  /** Thaws now (idempotent). Reports whether the deadline had already thawed them. */
+  thaw(): Promise<ThawReport> {
+    return this.end(true);
+  }
+
+  /** Waits for the watchdog to thaw by itself: its command finished, or the deadline passed. */
+  waitForThaw(): Promise<ThawReport> {
+    return this.end(false);
+  }
+
+  private end(request: boolean): Promise<ThawReport> {
+    if (!this.ended) {
+      const native = loadNative() as unknown as FreezeAddon;
+      this.ended = native.freezeEnd(this.handle, request).then((r) => {
+        if (r.thawErrors) throw new VssError(HR.VSS_E_UNEXPECTED, { message: `thaw of ${this.mountPoints.join(', ')} failed (${r.firstError})` });
+        return r;
+      });
+    }
+    return this.ended;
+  }
+}
