@@ -4,7 +4,9 @@
       "target_name": "mbam_vss",
       "sources": [
         "native/src/addon.cc",
-        "native/src/common/errors.cc"
+        "native/src/common/errors.cc",
+        "native/src/common/event_bridge.cc",
+        "native/src/common/loopback.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -46,6 +46,15 @@ const suites = {
     console.log(`| ratio | ${(r.oursMs / r.bareMs).toFixed(2)}× | |`);
     console.log(`\n(${r.reps} cycles each, interleaved)\n`);
   },
+  bridge() {
+    const r = run('bridge.mjs', []);
+    console.log('### Event bridge (native thread → JS handler → native thread)\n');
+    console.log('| | median | p99 | events/s |');
+    console.log('|---|---:|---:|---:|');
+    console.log(`| round trip, waiting for the answer (what a VSS thread sees) | ${r.medianUs.toFixed(1)} µs | ${r.p99Us.toFixed(1)} µs | ${Math.round(r.eventsPerSec)} |`);
+    console.log(`| floor: thread-safe-function call, no wait | | | ${Math.round(r.floorEventsPerSec)} |`);
+    console.log(`\n(${r.n} events, one calling thread; waiting costs ${(r.floorEventsPerSec / r.eventsPerSec).toFixed(1)}× the floor's time per event)\n`);
+  },
   snapshot() {
     if (process.geteuid?.() !== 0) {
       console.log('### Snapshots: skipped (needs root for loop devices, mount and FIFREEZE)\n');

@@ -37,3 +37,4 @@ export { restore, type RestoreOptions, type RestoreResult } from './requester/re
 export { verifyBackupSet, readManifest, type Manifest, type ManifestFile, type VerifyProblem } from './requester/backup-set.js';
 export type { InProcessWriter, WriterHandlers, WriterEventContext, WriterEvent } from './requester/writer.js';
 export { FrozenFilesystems } from './requester/freeze.js';
+export { createEventBridge, loopbackRun, liveBridgeCalls, type NativeEventBridge, type LoopbackResult } from './hosted/bridge.js';

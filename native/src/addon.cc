@@ -1,6 +1,7 @@
 // Module init only: the platform file registers what this OS implements.
 #include <napi.h>
 
+#include "common/event_bridge.h"
 #include "common/platform.h"
 
 namespace {
@@ -9,6 +10,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   exports.Set("platform", Napi::String::New(env, mbam::kPlatformName));
   mbam::RegisterPlatform(env, exports);
+  mbam::RegisterEventBridge(env, exports);
+  mbam::RegisterLoopback(env, exports);
   return exports;
 }
 
