@@ -33,7 +33,9 @@
               "native/src/win/vss_api.cc",
               "native/src/win/express_writer.cc",
               "native/src/win/requester.cc",
-              "native/src/win/system.cc"
+              "native/src/win/system.cc",
+              "native/src/win/writer_spec.cc",
+              "native/src/win/hosted_writer.cc"
             ],
             "libraries": [
               "ole32.lib",

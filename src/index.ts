@@ -38,3 +38,4 @@ export { verifyBackupSet, readManifest, type Manifest, type ManifestFile, type V
 export type { InProcessWriter, WriterHandlers, WriterEventContext, WriterEvent } from './requester/writer.js';
 export { FrozenFilesystems } from './requester/freeze.js';
 export { createEventBridge, loopbackRun, liveBridgeCalls, type NativeEventBridge, type LoopbackResult } from './hosted/bridge.js';
+export { HostedWriter, type HostedWriterOptions } from './hosted/hosted-writer.js';

@@ -6,6 +6,7 @@ import { registerInstallCommands } from './install.js';
 import { registerStatusCommand } from './status.js';
 import { registerHealthCommand } from './health.js';
 import { registerBackupCommands } from './backup.js';
+import { registerServeCommand } from './serve.js';
 
 /** Every subcommand, one file each. */
 export function registerCommands(program: Command): void {
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerStatusCommand(program);
   registerHealthCommand(program);
   registerBackupCommands(program);
+  registerServeCommand(program);
   registerDemoCommand(program);
 }

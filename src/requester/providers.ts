@@ -99,8 +99,8 @@ export function snapshotCommandEnv(action: 'create' | 'release', volumes: Volume
   };
 }
 
-/** Runs the command in its own process group, killed whole at the deadline. */
-export function runSnapshotCommand(command: string, env: NodeJS.ProcessEnv, deadlineMs: number): Promise<void> {
+/** Runs a shell command in its own process group, killed whole at the deadline. */
+export function runBoundedCommand(command: string, env: NodeJS.ProcessEnv, deadlineMs: number, what = 'snapshot command'): Promise<void> {
   return new Promise((resolve, reject) => {
     const p = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let stderr = '';
@@ -116,12 +116,12 @@ export function runSnapshotCommand(command: string, env: NodeJS.ProcessEnv, dead
     }, deadlineMs);
     p.on('error', (e) => {
       clearTimeout(timer);
-      reject(new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, { message: `snapshot command could not start: ${e.message}` }));
+      reject(new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, { message: `${what} could not start: ${e.message}` }));
     });
     p.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (timedOut) reject(new VssError(HR.VSS_E_HOLD_WRITES_TIMEOUT, { message: `snapshot command did not finish within ${deadlineMs} ms and was killed` }));
-      else if (code !== 0) reject(new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, { message: `snapshot command failed (${signal ?? `exit ${code}`}): ${stderr.trim()}` }));
+      if (timedOut) reject(new VssError(HR.VSS_E_HOLD_WRITES_TIMEOUT, { message: `${what} did not finish within ${deadlineMs} ms and was killed` }));
+      else if (code !== 0) reject(new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, { message: `${what} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}` }));
       else resolve();
     });
   });
@@ -163,5 +163,5 @@ export async function createExternalSnapshots(volumes: Volume[], o: ExternalSnap
 }
 
 export async function releaseExternalSnapshots(volumes: Volume[], o: ExternalSnapshotOptions): Promise<void> {
-  await runSnapshotCommand(o.command, snapshotCommandEnv('release', volumes, o), 60_000);
+  await runBoundedCommand(o.command, snapshotCommandEnv('release', volumes, o), 60_000);
 }

@@ -13,6 +13,7 @@ import { describe, expect } from 'vitest';
 import { hasCommand, itRequires, prereq } from '../support/prereq.js';
 import { EXAMPLE_TOPOLOGY, REPO } from '../support/paths.js';
 import { WINE, windowsNode, winePath } from '../support/windows-node.js';
+import { HR } from '../../src/vss/hresult.js';
 
 const wine = prereq(existsSync(WINE) && hasCommand('x86_64-w64-mingw32-g++-posix'), 'Wine and MinGW-w64 (apt-get install wine64 g++-mingw-w64-x86-64)');
 
@@ -34,6 +35,14 @@ try {
   await t('unregister', () => p.unregisterWriter(m.MBAM_WRITER_ID));
   await t('sqlWriter', () => p.checkSqlWriter());
   await t('privileges', () => p.checkPrivileges());
+  const hosted = new m.HostedWriter({ metadata: m.buildMbamWriterMetadata(m.loadTopology(topology), 'MBAM-REC01'), onFreeze() {} });
+  await t('hostedSubscribe', () => hosted.subscribe());
+  await t('bridge', async () => {
+    const b = m.createEventBridge(async (event) => { if (event === 'Freeze') throw new m.VssError(0x800423F3, { message: 'busy' }); });
+    const r = await m.loopbackRun(b, { events: ['PrepareForSnapshot', 'Freeze', 'Thaw'], timeoutMs: 5000 });
+    b.close();
+    return r.map((x) => [x.event, x.hr]);
+  });
 } catch (e) { out.fatal = String(e && e.stack || e); }
 writeFileSync(outFile, JSON.stringify(out));
 `;
@@ -77,6 +86,11 @@ describe('Windows backend under Wine', () => {
       else expect(r, k).toMatchObject({ vssError: true, error: { name: expect.stringMatching(/^(E_|VSS_|RPC_|0x)/) } });
     }
     if (!out.listWriters.ok) expect(out.listWriters.error.name).toBe('E_NOTIMPL'); // Wine's CreateVssBackupComponentsInternal
+    // The hosted writer: reported unavailable under Wine rather than calling Wine's aborting CreateWriter.
+    expect(out.hostedSubscribe).toMatchObject({ ok: false, vssError: true, error: { name: 'E_NOTIMPL' } });
+    expect(out.hostedSubscribe.error.message).toMatch(/hosted writers are unavailable under Wine/);
+    // The event bridge and loopback driver run in Windows Node too (MinGW build).
+    expect(out.bridge).toEqual({ ok: true, value: [['PrepareForSnapshot', 0], ['Freeze', HR.VSS_E_WRITERERROR_RETRYABLE], ['Abort', 0]] });
     expect(code).toBe(0);
   }, 300_000);
 });

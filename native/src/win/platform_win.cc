@@ -40,6 +40,7 @@ void RegisterPlatform(Napi::Env env, Napi::Object exports) {
   win::RegisterExpressWriterExports(env, exports);
   win::RegisterRequesterExports(env, exports);
   win::RegisterSystemExports(env, exports);
+  win::RegisterHostedWriterExports(env, exports);
 }
 
 }  // namespace mbam

@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { hostname } from 'node:os';
+import { HostedWriter } from '../hosted/hosted-writer.js';
+import { mbamWriterHandlers } from '../mbam/hosted-handlers.js';
+import { loadTopology } from '../mbam/topology.js';
+import { buildMbamWriterMetadata, resolveServer } from '../mbam/writer.js';
+import { resolveStateDir } from '../platform/state.js';
+import { invalidInput } from '../vss/errors.js';
+import { action, type GlobalOptions } from './common.js';
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('host the MBAM writer for this server so that it receives VSS events (Windows)')
+    .requiredOption('--topology <file>', 'the MBAM topology file (JSON)')
+    .option('--server <name>', 'the topology server this machine is (default: named like this host)')
+    .option('--pre-restore-command <cmd>', 'run before a restore (e.g. stop the MBAM IIS application pools)')
+    .option('--post-restore-command <cmd>', 'run after a restore (e.g. start them again)')
+    .option('--command-timeout <ms>', 'limit for each of those commands', '120000')
+    .option('--freeze-timeout <ms>', 'Freeze-to-Thaw limit VSS enforces', '60000')
+    .addHelpText('after', '\nRuns in the foreground until SIGINT/SIGTERM (or the service stops), then unsubscribes cleanly.\nPrepareSnapshot fails RETRYABLE while a database is not ONLINE or SQL Server is unreachable, NONRETRYABLE when a\ndatabase or the Recovery certificate is missing; BackupComplete records the backup for `mbam-vss health`.')
+    .action(
+      action(async (out, opts: { topology: string; server?: string; preRestoreCommand?: string; postRestoreCommand?: string; commandTimeout: string; freezeTimeout: string }, cmd: Command) => {
+        const ms = (v: string, f: string) => {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 1) throw invalidInput(f, 'a positive number of milliseconds', v);
+          return n;
+        };
+        const g = cmd.optsWithGlobals() as GlobalOptions;
+        const topology = loadTopology(opts.topology);
+        const server = resolveServer(topology, opts.server ?? hostname());
+        const writer = new HostedWriter({
+          metadata: buildMbamWriterMetadata(topology, server.name),
+          freezeTimeoutMs: ms(opts.freezeTimeout, '--freeze-timeout'),
+          ...mbamWriterHandlers({
+            server,
+            stateDir: resolveStateDir(g.stateDir),
+            ...(opts.preRestoreCommand ? { preRestoreCommand: opts.preRestoreCommand } : {}),
+            ...(opts.postRestoreCommand ? { postRestoreCommand: opts.postRestoreCommand } : {}),
+            commandTimeoutMs: ms(opts.commandTimeout, '--command-timeout'),
+          }),
+        });
+        await writer.subscribe();
+        out.info(`MBAM writer for ${server.name} subscribed to VSS; press Ctrl-C to stop`);
+        await new Promise<void>((resolve) => {
+          const stop = () => resolve();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        await writer.unsubscribe();
+        out.info('unsubscribed');
+      }),
+    );
+}
