@@ -33,6 +33,9 @@ let cached: NativeAddon | undefined;
 export function loadNative(root = PACKAGE_ROOT): NativeAddon {
   if (cached && root === PACKAGE_ROOT) return cached;
   const require = createRequire(join(root, 'package.json'));
+  // Diagnostics: load a specific build of the addon (the AddressSanitizer build, a debug build).
+  const override = process.env['MBAM_VSS_NATIVE_ADDON'];
+  if (override && root === PACKAGE_ROOT) return (cached = require(override) as NativeAddon);
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
   try {
     const addon = nodeGypBuild(root);
