@@ -35,7 +35,8 @@
               "native/src/win/requester.cc",
               "native/src/win/system.cc",
               "native/src/win/writer_spec.cc",
-              "native/src/win/hosted_writer.cc"
+              "native/src/win/hosted_writer.cc",
+              "native/src/win/service.cc"
             ],
             "libraries": [
               "ole32.lib",

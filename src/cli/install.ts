@@ -31,7 +31,7 @@ export function registerInstallCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
-      '\nSteps (the names MBAM_VSS_FAULT uses): preflight, save-previous, unregister-previous, register, verify, commit.\n' +
+      '\nSteps (the names MBAM_VSS_FAULT uses): preflight, save-previous, unregister-previous, register, verify, hosted-writer-service, commit.\n' +
         'Re-running with the same topology changes nothing; a changed topology replaces the registration in one transaction.\n' +
         'An unfinished transaction left by a killed run is rolled back before anything else.',
     )

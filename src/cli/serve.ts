@@ -5,6 +5,7 @@ import { mbamWriterHandlers } from '../mbam/hosted-handlers.js';
 import { loadTopology } from '../mbam/topology.js';
 import { buildMbamWriterMetadata, resolveServer } from '../mbam/writer.js';
 import { resolveStateDir } from '../platform/state.js';
+import { HOSTED_WRITER_SERVICE, hostedWriterServiceArgs, installHostedWriterService, runAsService, uninstallHostedWriterService } from '../platform/windows-service.js';
 import { invalidInput } from '../vss/errors.js';
 import { action, type GlobalOptions } from './common.js';
 
@@ -18,9 +19,12 @@ export function registerServeCommand(program: Command): void {
     .option('--post-restore-command <cmd>', 'run after a restore (e.g. start them again)')
     .option('--command-timeout <ms>', 'limit for each of those commands', '120000')
     .option('--freeze-timeout <ms>', 'Freeze-to-Thaw limit VSS enforces', '60000')
+    .option('--install-service', `register \`serve\` as the automatic Windows service ${HOSTED_WRITER_SERVICE}, then exit`)
+    .option('--uninstall-service', `remove the ${HOSTED_WRITER_SERVICE} service, then exit`)
+    .option('--service', 'run under the Service Control Manager (the service command line uses it)')
     .addHelpText('after', '\nRuns in the foreground until SIGINT/SIGTERM (or the service stops), then unsubscribes cleanly.\nPrepareSnapshot fails RETRYABLE while a database is not ONLINE or SQL Server is unreachable, NONRETRYABLE when a\ndatabase or the Recovery certificate is missing; BackupComplete records the backup for `mbam-vss health`.')
     .action(
-      action(async (out, opts: { topology: string; server?: string; preRestoreCommand?: string; postRestoreCommand?: string; commandTimeout: string; freezeTimeout: string }, cmd: Command) => {
+      action(async (out, opts: { topology: string; server?: string; preRestoreCommand?: string; postRestoreCommand?: string; commandTimeout: string; freezeTimeout: string; installService?: boolean; uninstallService?: boolean; service?: boolean }, cmd: Command) => {
         const ms = (v: string, f: string) => {
           const n = Number(v);
           if (!Number.isInteger(n) || n < 1) throw invalidInput(f, 'a positive number of milliseconds', v);
@@ -29,6 +33,15 @@ export function registerServeCommand(program: Command): void {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const topology = loadTopology(opts.topology);
         const server = resolveServer(topology, opts.server ?? hostname());
+        if (opts.uninstallService) {
+          out.info(uninstallHostedWriterService() ? `removed the ${HOSTED_WRITER_SERVICE} service` : `the ${HOSTED_WRITER_SERVICE} service was not installed`);
+          return;
+        }
+        if (opts.installService) {
+          installHostedWriterService(hostedWriterServiceArgs({ topologyFile: opts.topology, server: server.name, stateDir: resolveStateDir(g.stateDir) }));
+          out.info(`installed the ${HOSTED_WRITER_SERVICE} service (automatic start)`);
+          return;
+        }
         const writer = new HostedWriter({
           metadata: buildMbamWriterMetadata(topology, server.name),
           freezeTimeoutMs: ms(opts.freezeTimeout, '--freeze-timeout'),
@@ -41,6 +54,10 @@ export function registerServeCommand(program: Command): void {
           }),
         });
         await writer.subscribe();
+        if (opts.service) {
+          await runAsService(() => writer.unsubscribe());
+          return;
+        }
         out.info(`MBAM writer for ${server.name} subscribed to VSS; press Ctrl-C to stop`);
         await new Promise<void>((resolve) => {
           const stop = () => resolve();

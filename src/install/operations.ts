@@ -14,6 +14,7 @@ import { buildMbamWriterMetadata, hostedRoles, MBAM_WRITER_ID, resolveServer } f
 import { findServer, loadTopology, type ServerTopology, type Topology } from '../mbam/topology.js';
 import type { Platform } from '../platform/platform.js';
 import { withStateLock } from '../platform/state.js';
+import { hostedWriterServiceArgs, installHostedWriterService, uninstallHostedWriterService } from '../platform/windows-service.js';
 import { sqlPreflight, type SqlCheckResult } from '../sql/preflight.js';
 import { readJournal, type JournalState } from './journal.js';
 import {
@@ -46,8 +47,8 @@ export interface TransactionResult {
   instanceId?: Guid;
 }
 
-const INSTALL_STEPS = ['preflight', 'save-previous', 'unregister-previous', 'register', 'verify', 'commit'];
-const UNINSTALL_STEPS = ['preflight', 'save-previous', 'unregister', 'verify', 'commit'];
+const INSTALL_STEPS = ['preflight', 'save-previous', 'unregister-previous', 'register', 'verify', 'hosted-writer-service', 'commit'];
+const UNINSTALL_STEPS = ['preflight', 'save-previous', 'unregister', 'verify', 'remove-service', 'commit'];
 const REGISTER_STEPS = ['preflight', 'register', 'verify', 'commit'];
 
 /**
@@ -92,8 +93,33 @@ async function undoUnregister(ctx: StepContext, intent: UnregisterIntent): Promi
 
 const noUndo = (name: string): StepDefinition => ({ name, run: () => undefined });
 
-defineOperation('install', [noUndo('preflight'), noUndo('save-previous'), { name: 'unregister-previous', run: () => undefined, undo: undoUnregister }, { name: 'register', run: () => undefined, undo: undoRegister }, noUndo('verify')]);
-defineOperation('uninstall', [noUndo('preflight'), noUndo('save-previous'), { name: 'unregister', run: () => undefined, undo: undoUnregister }, noUndo('verify')]);
+interface ServiceIntent {
+  willInstall: boolean;
+}
+
+/** Removes the hosted-writer service this transaction created (absent is fine). */
+function undoServiceInstall(_ctx: StepContext, intent: ServiceIntent): void {
+  if (intent?.willInstall) uninstallHostedWriterService();
+}
+
+/** The hosted-writer service, when the topology asks for one (Windows: POSIX has no VSS to serve). */
+function hostedWriterServiceStep(o: { wanted: boolean; topologyFile: string; server: string; stateDir: string }): StepDefinition<ServiceIntent> {
+  return {
+    name: 'hosted-writer-service',
+    plan: (ctx) => ({ willInstall: o.wanted && ctx.platform.name === 'windows' }),
+    run(ctx, intent) {
+      if (!intent.willInstall) return { notNeeded: true, reason: o.wanted ? `no VSS service on ${ctx.platform.name}` : 'the topology does not ask for a hosted writer' };
+      // Re-installing replaces a service left by an earlier install.
+      uninstallHostedWriterService();
+      installHostedWriterService(hostedWriterServiceArgs(o));
+      return { installed: true };
+    },
+    undo: (ctx, intent) => undoServiceInstall(ctx, intent),
+  };
+}
+
+defineOperation('install', [noUndo('preflight'), noUndo('save-previous'), { name: 'unregister-previous', run: () => undefined, undo: undoUnregister }, { name: 'register', run: () => undefined, undo: undoRegister }, noUndo('verify'), { name: 'hosted-writer-service', run: () => undefined, undo: undoServiceInstall }]);
+defineOperation('uninstall', [noUndo('preflight'), noUndo('save-previous'), { name: 'unregister', run: () => undefined, undo: undoUnregister }, noUndo('verify'), noUndo('remove-service')]);
 defineOperation('register-writer', [noUndo('preflight'), { name: 'register', run: () => undefined, undo: undoRegister }, noUndo('verify')]);
 
 async function currentRegistration(platform: Platform, writerId: Guid): Promise<WriterMetadata | undefined> {
@@ -261,6 +287,7 @@ export async function install(opts: InstallOptions): Promise<TransactionResult> 
       unregisterStep('unregister-previous', md.identity.writerId, previous, md),
       registerStep(md, 'replace'),
       verifyStep(md),
+      hostedWriterServiceStep({ wanted: plan.topology.hostedWriter, topologyFile: opts.topologyFile, server: server.name, stateDir: opts.stateDir }),
     ];
     const reports = await runTransaction(ctx, 'install', { topology: opts.topologyFile, server: server.name }, steps);
     const unchanged = !!previous.md && registrationKey(opts.platform, previous.md) === registrationKey(opts.platform, md);
@@ -295,6 +322,12 @@ export async function uninstall(opts: UninstallOptions): Promise<TransactionResu
             throw new VssError(HR.VSS_E_UNEXPECTED, { message: `verify: writer ${writerId} is still listed after unregistering` });
           }
         },
+      },
+      {
+        // Last, so that nothing after it can fail: a removed service is not put back by a rollback
+        // (run install again to recreate it).
+        name: 'remove-service',
+        run: (c: StepContext) => (c.platform.name === 'windows' ? { removed: uninstallHostedWriterService() } : { notNeeded: true }),
       },
     ];
     const reports = await runTransaction(ctx, 'uninstall', { writerId }, steps);

@@ -16,7 +16,7 @@ import { runCliAsync } from '../support/cli.js';
 import { CLI, EXAMPLE_TOPOLOGY } from '../support/paths.js';
 import { changedTopology, tempDir } from '../support/state.js';
 
-const STEPS = ['preflight', 'save-previous', 'unregister-previous', 'register', 'verify', 'commit'];
+const STEPS = ['preflight', 'save-previous', 'unregister-previous', 'register', 'verify', 'hosted-writer-service', 'commit'];
 const MODES = ['fail', 'crash', 'crash-after'] as const;
 const fault = (spec: string) => ({ MBAM_VSS_ENABLE_FAULT_INJECTION: '1', MBAM_VSS_FAULT: spec });
 const installArgs = (stateDir: string, topology = EXAMPLE_TOPOLOGY) => ['install', '--topology', topology, '--server', 'MBAM-REC01', '--skip-sql-checks', '--state-dir', stateDir, '--json'];

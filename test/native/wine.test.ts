@@ -37,6 +37,13 @@ try {
   await t('privileges', () => p.checkPrivileges());
   const hosted = new m.HostedWriter({ metadata: m.buildMbamWriterMetadata(m.loadTopology(topology), 'MBAM-REC01'), onFreeze() {} });
   await t('hostedSubscribe', () => hosted.subscribe());
+  const svc = await import(distUrl.replace('index.js', 'platform/windows-service.js'));
+  await t('service', () => {
+    svc.uninstallHostedWriterService();
+    svc.installHostedWriterService(svc.hostedWriterServiceArgs({ topologyFile: topology, server: 'MBAM-REC01', stateDir }));
+    const removed = svc.uninstallHostedWriterService();
+    return [removed, svc.uninstallHostedWriterService()];
+  });
   await t('bridge', async () => {
     const b = m.createEventBridge(async (event) => { if (event === 'Freeze') throw new m.VssError(0x800423F3, { message: 'busy' }); });
     const r = await m.loopbackRun(b, { events: ['PrepareForSnapshot', 'Freeze', 'Thaw'], timeoutMs: 5000 });
@@ -89,6 +96,9 @@ describe('Windows backend under Wine', () => {
     // The hosted writer: reported unavailable under Wine rather than calling Wine's aborting CreateWriter.
     expect(out.hostedSubscribe).toMatchObject({ ok: false, vssError: true, error: { name: 'E_NOTIMPL' } });
     expect(out.hostedSubscribe.error.message).toMatch(/hosted writers are unavailable under Wine/);
+    // Wine's Service Control Manager: the service is created, then deleted; absent is reported as such.
+    if (out.service.ok) expect(out.service.value).toEqual([true, false]);
+    else expect(out.service).toMatchObject({ vssError: true });
     // The event bridge and loopback driver run in Windows Node too (MinGW build).
     expect(out.bridge).toEqual({ ok: true, value: [['PrepareForSnapshot', 0], ['Freeze', HR.VSS_E_WRITERERROR_RETRYABLE], ['Abort', 0]] });
     expect(code).toBe(0);

@@ -41,6 +41,7 @@ void RegisterPlatform(Napi::Env env, Napi::Object exports) {
   win::RegisterRequesterExports(env, exports);
   win::RegisterSystemExports(env, exports);
   win::RegisterHostedWriterExports(env, exports);
+  win::RegisterServiceExports(env, exports);
 }
 
 }  // namespace mbam

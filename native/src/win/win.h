@@ -9,6 +9,7 @@ void RegisterExpressWriterExports(Napi::Env env, Napi::Object exports);
 void RegisterRequesterExports(Napi::Env env, Napi::Object exports);
 void RegisterSystemExports(Napi::Env env, Napi::Object exports);
 void RegisterHostedWriterExports(Napi::Env env, Napi::Object exports);
+void RegisterServiceExports(Napi::Env env, Napi::Object exports);
 
 }  // namespace win
 }  // namespace mbam
