@@ -4,7 +4,7 @@
  * addon and run the CLI without compiling anything.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
@@ -30,9 +30,15 @@ describe('packaging', () => {
   }, 180_000);
 
   itRequires(linux, 'npm pack carries the linux-x64 prebuild, and a project that installs it runs without compiling', () => {
-    execFileSync('npx', ['prebuildify', '--napi', '--strip', '--tag-libc'], { cwd: REPO, stdio: 'pipe' });
+    // In a copy of the package: prebuildify rebuilds and moves build/Release, which other tests
+    // running at the same time load.
+    const work = mkdtempSync(join(tmpdir(), 'mbam-pkg-'));
+    for (const f of ['package.json', 'binding.gyp', 'README.md']) cpSync(join(REPO, f), join(work, f));
+    for (const d of ['native', 'dist', 'examples']) cpSync(join(REPO, d), join(work, d), { recursive: true });
+    symlinkSync(join(REPO, 'node_modules'), join(work, 'node_modules'));
+    execFileSync('npx', ['prebuildify', '--napi', '--strip', '--tag-libc'], { cwd: work, stdio: 'pipe' });
     const dest = mkdtempSync(join(tmpdir(), 'mbam-pack-'));
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], { cwd: REPO, encoding: 'utf8' }));
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], { cwd: work, encoding: 'utf8' }));
     const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/cli/main.js');
@@ -55,5 +61,6 @@ describe('packaging', () => {
     expect(JSON.parse(demo).events).toHaveLength(8);
     rmSync(project, { recursive: true, force: true });
     rmSync(dest, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   }, 300_000);
 });

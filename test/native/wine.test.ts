@@ -72,7 +72,9 @@ describe('Windows backend under Wine', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mbam-wine-'));
     writeFileSync(join(dir, 'smoke.mjs'), SMOKE);
     const outFile = join(dir, 'out.json');
-    const env = { ...process.env, WINEPREFIX: join(tmpdir(), 'mbam-vss-wineprefix'), WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', NODE_SKIP_PLATFORM_CHECK: '1' };
+    // PREBUILDS_ONLY: load from prebuilds/ as an installed package does; build/Release holds this
+    // machine's Linux build, which node-gyp-build would otherwise try first.
+    const env = { ...process.env, WINEPREFIX: join(tmpdir(), 'mbam-vss-wineprefix'), WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', NODE_SKIP_PLATFORM_CHECK: '1', PREBUILDS_ONLY: '1' };
     const distUrl = 'file:///' + winePath(join(REPO, 'dist', 'index.js')).replace(/\\/g, '/');
     const code = await run(WINE, [node, winePath(join(dir, 'smoke.mjs')), distUrl, winePath(EXAMPLE_TOPOLOGY), winePath(join(dir, 'state')), winePath(outFile)], env, 240_000);
     expect(existsSync(outFile), `Windows Node exited ${code} without writing its result`).toBe(true);
