@@ -9,7 +9,7 @@ import { isGuid, parseGuid, type Guid } from '../vss/guid.js';
 import { HR } from '../vss/hresult.js';
 import { assertExpressWriterMetadata } from '../vss/express-writer.js';
 import type { WriterStatus } from '../vss/vssadmin.js';
-import { parseWriterMetadata, type WriterMetadata } from '../vss/writer-metadata.js';
+import { parseWriterMetadata, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
 import { SQL_WRITER_ID, SQL_WRITER_SERVICE } from '../mbam/writer.js';
 import { loadNative, nativeError, type NativeAddon } from './native.js';
 import type { Platform, PrivilegeCheck, SqlWriterCheck } from './platform.js';
@@ -23,19 +23,12 @@ export interface ExpressWriterSpec {
   versionMinor: number;
   backupSchema: number;
   restoreMethod?: { method: number; writerRestore: number; rebootRequired: boolean; service?: string; userProcedure?: string };
-  components: {
+  /** The model's components, with the type as its VSS value. */
+  components: (Omit<WriterComponent, 'type' | 'files' | 'dependencies' | 'unknownElements'> & {
     type: number;
-    logicalPath?: string;
-    componentName: string;
-    caption?: string;
-    restoreMetadata: boolean;
-    notifyOnBackupComplete: boolean;
-    selectable: boolean;
-    selectableForRestore: boolean;
-    componentFlags: number;
     files: { path: string; filespec: string; recursive: boolean; alternatePath?: string; backupTypeMask?: number }[];
     dependencies: { writerId: string; logicalPath?: string; componentName: string }[];
-  }[];
+  })[];
   excludeFiles: { path: string; filespec: string; recursive: boolean }[];
 }
 

@@ -15,16 +15,12 @@ export interface CertificateFiles {
   privateKeyFile: string;
 }
 
-export async function backupCertificate(server: ServerTopology, files: CertificateFiles, password: SecretRef, certificate = RECOVERY_CERTIFICATE): Promise<void> {
+/** Runs one certificate statement in master; the secret is only ever inside the statement. */
+async function certificateStatement(server: ServerTopology, password: SecretRef, tag: string, operation: string, statement: (secret: string) => string): Promise<void> {
   const secret = readSecret(password, 'certificate private key password');
   const conn = await SqlServerConnection.open(server);
   try {
-    await conn.batch(
-      'backup-certificate',
-      `USE master; BACKUP CERTIFICATE ${quoteIdentifier(certificate, 'certificate')} TO FILE = ${quoteStringLiteral(files.certificateFile)} ` +
-        `WITH PRIVATE KEY (FILE = ${quoteStringLiteral(files.privateKeyFile)}, ENCRYPTION BY PASSWORD = ${quoteStringLiteral(secret)})`,
-      `BACKUP CERTIFICATE ${certificate}`,
-    );
+    await conn.batch(tag, `USE master; ${statement(secret)}`, operation);
   } catch (e) {
     throw redactSecret(e, secret);
   } finally {
@@ -32,19 +28,16 @@ export async function backupCertificate(server: ServerTopology, files: Certifica
   }
 }
 
-export async function restoreCertificate(server: ServerTopology, files: CertificateFiles, password: SecretRef, certificate = RECOVERY_CERTIFICATE): Promise<void> {
-  const secret = readSecret(password, 'certificate private key password');
-  const conn = await SqlServerConnection.open(server);
-  try {
-    await conn.batch(
-      'restore-certificate',
-      `USE master; CREATE CERTIFICATE ${quoteIdentifier(certificate, 'certificate')} FROM FILE = ${quoteStringLiteral(files.certificateFile)} ` +
-        `WITH PRIVATE KEY (FILE = ${quoteStringLiteral(files.privateKeyFile)}, DECRYPTION BY PASSWORD = ${quoteStringLiteral(secret)})`,
-      `CREATE CERTIFICATE ${certificate} FROM FILE`,
-    );
-  } catch (e) {
-    throw redactSecret(e, secret);
-  } finally {
-    await conn.close();
-  }
+export function backupCertificate(server: ServerTopology, files: CertificateFiles, password: SecretRef, certificate = RECOVERY_CERTIFICATE): Promise<void> {
+  return certificateStatement(server, password, 'backup-certificate', `BACKUP CERTIFICATE ${certificate}`, (secret) =>
+    `BACKUP CERTIFICATE ${quoteIdentifier(certificate, 'certificate')} TO FILE = ${quoteStringLiteral(files.certificateFile)} ` +
+    `WITH PRIVATE KEY (FILE = ${quoteStringLiteral(files.privateKeyFile)}, ENCRYPTION BY PASSWORD = ${quoteStringLiteral(secret)})`,
+  );
+}
+
+export function restoreCertificate(server: ServerTopology, files: CertificateFiles, password: SecretRef, certificate = RECOVERY_CERTIFICATE): Promise<void> {
+  return certificateStatement(server, password, 'restore-certificate', `CREATE CERTIFICATE ${certificate} FROM FILE`, (secret) =>
+    `CREATE CERTIFICATE ${quoteIdentifier(certificate, 'certificate')} FROM FILE = ${quoteStringLiteral(files.certificateFile)} ` +
+    `WITH PRIVATE KEY (FILE = ${quoteStringLiteral(files.privateKeyFile)}, DECRYPTION BY PASSWORD = ${quoteStringLiteral(secret)})`,
+  );
 }

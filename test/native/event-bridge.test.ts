@@ -8,6 +8,7 @@ import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
 import { REPO } from '../support/paths.js';
 import { tempDir } from '../support/state.js';
+import { execAsync } from '../support/exec.js';
 import { itRequires, prereq } from '../support/prereq.js';
 
 const BACKUP: WriterEvent[] = ['Identify', 'PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Thaw', 'PostSnapshot', 'BackupComplete', 'BackupShutdown'];
@@ -101,15 +102,15 @@ describe('event bridge', () => {
     expect(again[0]!.hr).toBe(HR.VSS_E_WRITERERROR_RETRYABLE);
   });
 
-  it('ten thousand events with random delays, throws and timeouts: each ends as VSS would say, nothing leaks', () => {
+  it('ten thousand events with random delays, throws and timeouts: each ends as VSS would say, nothing leaks', async () => {
     // In a child with --expose-gc, so that the collector can be made to run before counting.
-    checkSoak(runSoak({}));
+    checkSoak(await runSoak({}));
   }, 120_000);
 
-  itRequires(asan, 'the same soak runs clean with the addon built under AddressSanitizer', () => {
-    execFileSync(process.execPath, [join(REPO, 'scripts', 'build-asan.mjs')], { stdio: 'pipe' });
+  itRequires(asan, 'the same soak runs clean with the addon built under AddressSanitizer', async () => {
+    await execAsync(process.execPath, [join(REPO, 'scripts', 'build-asan.mjs')]);
     // Any use-after-free or overflow in the bridge aborts the child (abort_on_error), failing this.
-    checkSoak(runSoak({ LD_PRELOAD: LIBASAN, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1', MBAM_VSS_NATIVE_ADDON: join(REPO, 'build-asan', 'mbam_vss.node') }));
+    checkSoak(await runSoak({ LD_PRELOAD: LIBASAN, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1', MBAM_VSS_NATIVE_ADDON: join(REPO, 'build-asan', 'mbam_vss.node') }));
   }, 300_000);
 });
 
@@ -132,7 +133,7 @@ function checkSoak(out: { n: number; badCodes: number; codes: Record<string, num
   expect(out.live).toBe(0); // every call's shared state was freed, late answers included
 }
 
-function runSoak(env: Record<string, string>) {
+async function runSoak(env: Record<string, string>) {
   {
     const dir = tempDir();
     const script = join(dir, 'soak.mjs');
@@ -159,6 +160,6 @@ function runSoak(env: Record<string, string>) {
          badCodes: results.filter((r) => ![0, 0x800423F2, 0x800423F3, 0x800423F4].includes(r.hr)).length,
          abortAfterPost: results.some((r, i) => r.event === 'Abort' && ['PostSnapshot','BackupComplete'].includes(results[i-1]?.event)) }));`,
     );
-    return JSON.parse(execFileSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, ...env } }).trim());
+    return JSON.parse((await execAsync(process.execPath, ['--expose-gc', script], { timeout: 240_000, env: { ...process.env, ...env } })).trim());
   }
 }

@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { itRequires, prereq, hasCommand } from '../support/prereq.js';
 import { REPO } from '../support/paths.js';
+import { execAsync } from '../support/exec.js';
 
 const linux = prereq(process.platform === 'linux' && process.arch === 'x64', 'a linux-x64 machine');
 const mingw = prereq(hasCommand('x86_64-w64-mingw32-g++-posix') && hasCommand('x86_64-w64-mingw32-objdump'), 'MinGW-w64 (apt-get install g++-mingw-w64-x86-64)');
 
 describe('packaging', () => {
-  itRequires(mingw, 'npm run build:win cross-compiles a PE32+ DLL exporting napi_register_module_v1, warnings as errors', () => {
-    execFileSync('npm', ['run', '--silent', 'build:win'], { cwd: REPO, stdio: 'pipe' });
+  itRequires(mingw, 'npm run build:win cross-compiles a PE32+ DLL exporting napi_register_module_v1, warnings as errors', async () => {
+    await execAsync('npm', ['run', '--silent', 'build:win'], { cwd: REPO });
     const binary = join(REPO, 'build-win', 'mbam_vss.node');
     const headers = execFileSync('x86_64-w64-mingw32-objdump', ['-f', '-p', binary], { encoding: 'utf8' });
     expect(headers).toMatch(/file format pei-x86-64/);
@@ -29,16 +30,16 @@ describe('packaging', () => {
     expect(src).toContain("'-Werror'");
   }, 180_000);
 
-  itRequires(linux, 'npm pack carries the linux-x64 prebuild, and a project that installs it runs without compiling', () => {
+  itRequires(linux, 'npm pack carries the linux-x64 prebuild, and a project that installs it runs without compiling', async () => {
     // In a copy of the package: prebuildify rebuilds and moves build/Release, which other tests
     // running at the same time load.
     const work = mkdtempSync(join(tmpdir(), 'mbam-pkg-'));
     for (const f of ['package.json', 'binding.gyp', 'README.md']) cpSync(join(REPO, f), join(work, f));
     for (const d of ['native', 'dist', 'examples']) cpSync(join(REPO, d), join(work, d), { recursive: true });
     symlinkSync(join(REPO, 'node_modules'), join(work, 'node_modules'));
-    execFileSync('npx', ['prebuildify', '--napi', '--strip', '--tag-libc'], { cwd: work, stdio: 'pipe' });
+    await execAsync('npx', ['prebuildify', '--napi', '--strip', '--tag-libc'], { cwd: work });
     const dest = mkdtempSync(join(tmpdir(), 'mbam-pack-'));
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], { cwd: work, encoding: 'utf8' }));
+    const packed = JSON.parse(await execAsync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], { cwd: work }));
     const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/cli/main.js');
@@ -50,14 +51,14 @@ describe('packaging', () => {
     const project = mkdtempSync(join(tmpdir(), 'mbam-consumer-'));
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', type: 'module', private: true }));
     const tarball = join(dest, readdirSync(dest).find((f) => f.endsWith('.tgz'))!);
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: project, stdio: 'pipe' });
+    await execAsync('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: project });
     const installed = join(project, 'node_modules', 'mbam-vss');
     expect(existsSync(join(installed, 'build'))).toBe(false); // nothing was compiled
-    const out = execFileSync('node', ['--input-type=module', '-e', "import('mbam-vss').then(m => console.log(JSON.stringify({ caps: m.nativeCapabilities(), v: m.TOOL_VERSION, hr: m.HR.VSS_E_WRITERERROR_RETRYABLE })))"], { cwd: project, encoding: 'utf8' });
+    const out = await execAsync('node', ['--input-type=module', '-e', "import('mbam-vss').then(m => console.log(JSON.stringify({ caps: m.nativeCapabilities(), v: m.TOOL_VERSION, hr: m.HR.VSS_E_WRITERERROR_RETRYABLE })))"], { cwd: project });
     const r = JSON.parse(out);
     expect(r.hr).toBe(0x800423f3);
     expect(typeof r.caps.fsFreeze).toBe('boolean');
-    const demo = execFileSync(join(project, 'node_modules', '.bin', 'mbam-vss'), ['demo', '--json'], { cwd: project, encoding: 'utf8' });
+    const demo = await execAsync(join(project, 'node_modules', '.bin', 'mbam-vss'), ['demo', '--json'], { cwd: project });
     expect(JSON.parse(demo).events).toHaveLength(8);
     rmSync(project, { recursive: true, force: true });
     rmSync(dest, { recursive: true, force: true });

@@ -14,6 +14,7 @@ import { hasCommand, itRequires, prereq } from '../support/prereq.js';
 import { EXAMPLE_TOPOLOGY, REPO } from '../support/paths.js';
 import { WINE, windowsNode, winePath } from '../support/windows-node.js';
 import { HR } from '../../src/vss/hresult.js';
+import { execAsync } from '../support/exec.js';
 
 const wine = prereq(existsSync(WINE) && hasCommand('x86_64-w64-mingw32-g++-posix'), 'Wine and MinGW-w64 (apt-get install wine64 g++-mingw-w64-x86-64)');
 
@@ -67,8 +68,8 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: num
 
 describe('Windows backend under Wine', () => {
   itRequires(wine, 'Windows Node loads the cross-built addon through the package loader and every call answers', async () => {
-    execFileSync('npm', ['run', '--silent', 'build:win', '--', '--prebuild'], { cwd: REPO, stdio: 'pipe' });
-    const node = windowsNode();
+    await execAsync('npm', ['run', '--silent', 'build:win', '--', '--prebuild'], { cwd: REPO });
+    const node = await windowsNode();
     const dir = mkdtempSync(join(tmpdir(), 'mbam-wine-'));
     writeFileSync(join(dir, 'smoke.mjs'), SMOKE);
     const outFile = join(dir, 'out.json');

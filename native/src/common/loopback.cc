@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/event_bridge.h"
+#include "common/queue.h"
 
 namespace mbam {
 namespace {
@@ -111,10 +112,7 @@ Napi::Value LoopbackRun(const Napi::CallbackInfo& info) {
   }
   const auto num = [&](const char* k, uint32_t d) { Napi::Value v = o.Get(k); return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : d; };
   const std::string payload = o.Get("payload").IsString() ? o.Get("payload").As<Napi::String>().Utf8Value() : std::string("{}");
-  auto* w = new LoopbackWorker(env, bridge, std::move(events), payload, num("timeoutMs", 60000), num("threads", 1), num("iterations", 1));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return QueueWorker<LoopbackWorker>(env, bridge, std::move(events), payload, num("timeoutMs", 60000), num("threads", 1), num("iterations", 1));
 }
 
 }  // namespace

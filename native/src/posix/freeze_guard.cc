@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/errors.h"
+#include "common/queue.h"
 #include "posix/posix.h"
 
 namespace mbam {
@@ -382,10 +383,7 @@ Napi::Value FreezeBegin(const Napi::CallbackInfo& info) {
     posix_spawnattr_setflags(&cmd->attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     cmd->present = !cmd->argvStore.empty();
   }
-  auto* w = new BeginWorker(env, std::move(paths), deadline, cmd);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return QueueWorker<BeginWorker>(env, std::move(paths), deadline, cmd);
 }
 
 Napi::Value FreezeEnd(const Napi::CallbackInfo& info) {
@@ -396,10 +394,7 @@ Napi::Value FreezeEnd(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const bool request = !(info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
-  auto* w = new EndWorker(env, Guards()[static_cast<size_t>(h)], request);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return QueueWorker<EndWorker>(env, Guards()[static_cast<size_t>(h)], request);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/errors.h"
+#include "common/queue.h"
 #include "posix/posix.h"
 
 namespace mbam {
@@ -195,11 +196,8 @@ Napi::Value CopyRange(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "copyRange(srcFd, dstFd, offset, length)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* w = new CopyWorker(env, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
+  return QueueWorker<CopyWorker>(env, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
                            info[2].As<Napi::Number>().Int64Value(), info[3].As<Napi::Number>().Int64Value());
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
 }
 
 // startWriteback(fd, offset, length): starts writing those dirty pages to disk without waiting,

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "common/queue.h"
 #include "win/com_worker.h"
 #include "win/vss_api.h"
 #include "win/win.h"
@@ -14,17 +15,28 @@ namespace mbam {
 namespace win {
 namespace {
 
-class RegisterWorker : public ComWorker {
+// The two express-writer operations start the same way: resolve the factory, create the writer.
+class ExpressWriterWorker : public ComWorker {
  public:
-  RegisterWorker(Napi::Env env, WriterSpec spec) : ComWorker(env), spec_(std::move(spec)) {}
+  using ComWorker::ComWorker;
+
+ protected:
+  bool CreateExpressWriter(ComPtr<IVssExpressWriter>* writer) {
+    CreateExpressWriterFn create = nullptr;
+    std::string why;
+    if (Fail(ResolveExpressWriterFactory(&create, &why), why)) return false;
+    return !Fail(create(writer->Out()), "CreateVssExpressWriterInternal");
+  }
+};
+
+class RegisterWorker : public ExpressWriterWorker {
+ public:
+  RegisterWorker(Napi::Env env, WriterSpec spec) : ExpressWriterWorker(env), spec_(std::move(spec)) {}
 
  protected:
   void Run() override {
-    CreateExpressWriterFn create = nullptr;
-    std::string why;
-    if (Fail(ResolveExpressWriterFactory(&create, &why), why)) return;
     ComPtr<IVssExpressWriter> writer;
-    if (Fail(create(writer.Out()), "CreateVssExpressWriterInternal")) return;
+    if (!CreateExpressWriter(&writer)) return;
     ComPtr<IVssCreateExpressWriterMetadata> md;
     if (Fail(writer->CreateMetadata(spec_.writerId, spec_.name.c_str(), static_cast<VSS_USAGE_TYPE>(spec_.usage), spec_.major,
                                     spec_.minor, 0, md.Out()),
@@ -45,17 +57,14 @@ class RegisterWorker : public ComWorker {
   std::string xml_;
 };
 
-class UnregisterWorker : public ComWorker {
+class UnregisterWorker : public ExpressWriterWorker {
  public:
-  UnregisterWorker(Napi::Env env, GUID writerId) : ComWorker(env), writerId_(writerId) {}
+  UnregisterWorker(Napi::Env env, GUID writerId) : ExpressWriterWorker(env), writerId_(writerId) {}
 
  protected:
   void Run() override {
-    CreateExpressWriterFn create = nullptr;
-    std::string why;
-    if (Fail(ResolveExpressWriterFactory(&create, &why), why)) return;
     ComPtr<IVssExpressWriter> writer;
-    if (Fail(create(writer.Out()), "CreateVssExpressWriterInternal")) return;
+    if (!CreateExpressWriter(&writer)) return;
     Fail(writer->Unregister(writerId_), "IVssExpressWriter::Unregister");
   }
 
@@ -72,10 +81,7 @@ Napi::Value RegisterExpressWriter(const Napi::CallbackInfo& info) {
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* worker = new RegisterWorker(env, std::move(spec));
-  Napi::Promise p = worker->Promise();
-  worker->Queue();
-  return p;
+  return QueueWorker<RegisterWorker>(env, std::move(spec));
 }
 
 Napi::Value UnregisterExpressWriter(const Napi::CallbackInfo& info) {
@@ -85,10 +91,7 @@ Napi::Value UnregisterExpressWriter(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "unregisterExpressWriter(writerId: GUID string)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* worker = new UnregisterWorker(env, id);
-  Napi::Promise p = worker->Promise();
-  worker->Queue();
-  return p;
+  return QueueWorker<UnregisterWorker>(env, id);
 }
 
 }  // namespace

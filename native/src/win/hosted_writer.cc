@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/event_bridge.h"
+#include "common/queue.h"
 #include "win/com_worker.h"
 #include "win/vss_api.h"
 #include "win/win.h"
@@ -210,10 +211,7 @@ Napi::Value HostedWriterSubscribe(const Napi::CallbackInfo& info) {
     o.instanceName = Utf8ToWide(opts.Get("instanceName").As<Napi::String>().Utf8Value());
     o.hasInstanceName = true;
   }
-  auto* w = new SubscribeWorker(env, bridge, std::move(o));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return QueueWorker<SubscribeWorker>(env, bridge, std::move(o));
 }
 
 Napi::Value HostedWriterUnsubscribe(const Napi::CallbackInfo& info) {
@@ -222,10 +220,7 @@ Napi::Value HostedWriterUnsubscribe(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "hostedWriterUnsubscribe(handle)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* w = new UnsubscribeWorker(env, info[0].As<Napi::Number>().Uint32Value());
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return QueueWorker<UnsubscribeWorker>(env, info[0].As<Napi::Number>().Uint32Value());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "common/queue.h"
 #include "win/com_worker.h"
 #include "win/vss_api.h"
 #include "win/win.h"
@@ -124,10 +125,7 @@ class GatherWorker : public ComWorker {
 };
 
 Napi::Value GatherWriters(const Napi::CallbackInfo& info) {
-  auto* worker = new GatherWorker(info.Env());
-  Napi::Promise p = worker->Promise();
-  worker->Queue();
-  return p;
+  return QueueWorker<GatherWorker>(info.Env());
 }
 
 }  // namespace
