@@ -161,7 +161,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
         throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, {
           message: `component ${[...chain, key].join(' → ')} depends on writer {${d.writerId}} component ${componentKey(d)}, which ${onWriter ? 'that writer does not have' : 'no writer here provides'}`,
           category: 'precondition',
-          hint: onWriter ? undefined : 'For the MBAM writer on Linux, give the topology (--topology) so the SQL Server databases take part.',
+          hint: onWriter ? undefined : 'The POSIX requester has no SQL Server writer yet: back the MBAM databases up with SQL Server\'s own snapshot backup (mbam-vss\'s SnapshotFreeze) or on Windows through VSS.',
         });
       }
       include(onWriter, onComponent, [...chain, key]);
