@@ -394,7 +394,3 @@ export async function status(opts: { platform: Platform; stateDir: string }): Pr
   return report;
 }
 
-export function plannedSteps(op: 'install' | 'uninstall' | 'register-writer'): string[] {
-  return op === 'install' ? INSTALL_STEPS : op === 'uninstall' ? UNINSTALL_STEPS : REGISTER_STEPS;
-}
-

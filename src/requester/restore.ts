@@ -10,7 +10,7 @@ import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { componentKey, type WriterMetadata } from '../vss/writer-metadata.js';
 import { fsyncDir } from '../platform/state.js';
-import { insideSet, insideTarget, verifyBackupSet, type Manifest } from './backup-set.js';
+import { insideSet, insideTarget, verifyBackupSet } from './backup-set.js';
 import { EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEventContext } from './writer.js';
 
 export interface RestoreOptions {
@@ -124,4 +124,3 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
   return { files: plan.length, bytes: total, target: o.to ? target : '(original locations)' };
 }
 
-export type { Manifest };

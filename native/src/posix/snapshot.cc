@@ -1,6 +1,6 @@
 // Snapshot and copy primitives: btrfs read-only subvolume snapshots (atomic, no freeze needed) and
-// their deletion, filesystem identification, reflink clones (FICLONE) and in-kernel copies
-// (copy_file_range) with a read/write fallback. Errors carry the errno name and the path.
+// their deletion, filesystem identification, reflink clones (FICLONE) and early writeback
+// (sync_file_range). Errors carry the errno name and the path.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/btrfs.h>
@@ -12,10 +12,8 @@
 
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "common/errors.h"
-#include "common/queue.h"
 #include "posix/posix.h"
 
 namespace mbam {
@@ -126,80 +124,6 @@ Napi::Value Reflink(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// copyRange(srcFd, dstFd, offset, length) -> Promise<bytes copied>, on a pool thread. In-kernel
-// copy_file_range, falling back to pread/pwrite where the kernel refuses (cross-device on old
-// kernels, special files); either way the data never waits in JavaScript memory.
-class CopyWorker : public Napi::AsyncWorker {
- public:
-  CopyWorker(Napi::Env env, int src, int dst, int64_t offset, int64_t length)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), src_(src), dst_(dst), offset_(offset), length_(length) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    loff_t in = offset_, out = offset_;
-    int64_t left = length_;
-    bool useKernel = true;
-    std::vector<char> buf;
-    while (left > 0) {
-      ssize_t n;
-      if (useKernel) {
-        n = copy_file_range(src_, &in, dst_, &out, static_cast<size_t>(left), 0);
-        if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-          useKernel = false;
-          buf.resize(1 << 20);
-          continue;
-        }
-      } else {
-        const size_t want = static_cast<size_t>(left < static_cast<int64_t>(buf.size()) ? left : static_cast<int64_t>(buf.size()));
-        n = pread(src_, buf.data(), want, in);
-        if (n > 0) {
-          ssize_t w = 0;
-          while (w < n) {
-            const ssize_t k = pwrite(dst_, buf.data() + w, static_cast<size_t>(n - w), out + w);
-            if (k < 0 && errno == EINTR) continue;
-            if (k <= 0) {
-              err_ = errno;
-              SetError("pwrite");
-              return;
-            }
-            w += k;
-          }
-          in += n;
-          out += n;
-        }
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        err_ = errno;
-        SetError("copy");
-        return;
-      }
-      if (n == 0) break;  // source shorter than asked
-      left -= n;
-      copied_ += n;
-    }
-  }
-  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), static_cast<double>(copied_))); }
-  void OnError(const Napi::Error&) override { deferred_.Reject(ErrnoError(Env(), err_, "copy_file_range", "").Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  int src_, dst_;
-  int64_t offset_, length_, copied_ = 0;
-  int err_ = 0;
-};
-
-Napi::Value CopyRange(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
-    Napi::TypeError::New(env, "copyRange(srcFd, dstFd, offset, length)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  return QueueWorker<CopyWorker>(env, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
-                           info[2].As<Napi::Number>().Int64Value(), info[3].As<Napi::Number>().Int64Value());
-}
-
 // startWriteback(fd, offset, length): starts writing those dirty pages to disk without waiting,
 // so that a large copy's final fsync does not have to flush everything at once.
 Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
@@ -223,7 +147,6 @@ void RegisterSnapshot(Napi::Env env, Napi::Object exports) {
   exports.Set("btrfsDeleteSubvolume", Napi::Function::New(env, BtrfsDeleteSubvolume, "btrfsDeleteSubvolume"));
   exports.Set("fsType", Napi::Function::New(env, FsType, "fsType"));
   exports.Set("reflink", Napi::Function::New(env, Reflink, "reflink"));
-  exports.Set("copyRange", Napi::Function::New(env, CopyRange, "copyRange"));
   exports.Set("startWriteback", Napi::Function::New(env, StartWriteback, "startWriteback"));
 }
 
