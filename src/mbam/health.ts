@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import type { Platform } from '../platform/platform.js';
 import { SqlServerConnection, describeServer } from '../sql/connection.js';
+import { hasRecoveryCertificate } from '../sql/discovery.js';
 import { VssError } from '../vss/errors.js';
 import { lastSuccessfulBackup } from './history.js';
 import { findServer, RECOVERY_CERTIFICATE, type DatabaseRole, type ServerTopology, type Topology } from './topology.js';
@@ -98,8 +99,7 @@ async function certificateCheck(t: Topology, timeoutMs: number): Promise<Outcome
   const server = serverFor(t, 'recovery');
   if (!server) return { status: 'skipped', detail: 'no server hosts the Recovery database' };
   return withConnection(server, timeoutMs, async (c) => {
-    const rows = await c.query('certificate', 'SELECT c.name AS name FROM master.sys.certificates AS c WHERE c.name = @certificate', { certificate: RECOVERY_CERTIFICATE });
-    return rows.length ? { status: 'pass', detail: `'${RECOVERY_CERTIFICATE}' is in master on ${describeServer(server)}` } : { status: 'fail', detail: `'${RECOVERY_CERTIFICATE}' is missing from master on ${describeServer(server)}` };
+    return (await hasRecoveryCertificate(c)) ? { status: 'pass', detail: `'${RECOVERY_CERTIFICATE}' is in master on ${describeServer(server)}` } : { status: 'fail', detail: `'${RECOVERY_CERTIFICATE}' is missing from master on ${describeServer(server)}` };
   });
 }
 

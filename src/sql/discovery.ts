@@ -40,6 +40,12 @@ export function nameParams(names: string[]): { list: string; params: Record<stri
   return { list: names.map((_, i) => `@db${i}`).join(', '), params };
 }
 
+/** Whether MBAM's Recovery certificate is in master (without it a restored Recovery DB cannot decrypt keys). */
+export async function hasRecoveryCertificate(conn: SqlServerConnection): Promise<boolean> {
+  const rows = await conn.query('certificate', 'SELECT c.name AS name FROM master.sys.certificates AS c WHERE c.name = @certificate', { certificate: RECOVERY_CERTIFICATE }, 'read master.sys.certificates');
+  return rows.length > 0;
+}
+
 export async function discover(conn: SqlServerConnection, server: ServerTopology = conn.server): Promise<ServerDiscovery> {
   const roles = DATABASE_ROLES.filter((r) => server.databases[r]);
   const names = roles.map((r) => server.databases[r]!.name);
@@ -59,11 +65,11 @@ export async function discover(conn: SqlServerConnection, server: ServerTopology
     params,
     'read sys.master_files',
   );
-  const cert = await conn.query('certificate', 'SELECT c.name AS name FROM master.sys.certificates AS c WHERE c.name = @certificate', { certificate: RECOVERY_CERTIFICATE }, 'read master.sys.certificates');
+  const recoveryCertificate = await hasRecoveryCertificate(conn);
   const logicalPath = sqlWriterLogicalPath(server);
   return {
     identity: conn.identity,
-    recoveryCertificate: cert.length > 0,
+    recoveryCertificate,
     tsqlSnapshotBackup: conn.identity.majorVersion >= 16,
     databases: roles.map((role, i) => {
       const name = names[i]!;
