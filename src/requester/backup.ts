@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { WriterState, type BackupTypeName, type WriterStateName } from '../vss/enums.js';
 import { VssError } from '../vss/errors.js';
-import { parseGuid, type Guid } from '../vss/guid.js';
+import { isGuid, parseGuid, type Guid } from '../vss/guid.js';
 import { HR, hresultInfo } from '../vss/hresult.js';
 import { writeBackupComponents } from '../vss/backup-components.js';
 import { componentKey, writeWriterMetadata, type FileDescriptor, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
@@ -146,7 +146,8 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
     ...(o.registered ?? []).filter((m) => !(o.writers ?? []).some((w) => w.metadata.identity.writerId === m.identity.writerId)).map((m) => ({ metadata: m })),
   ];
   for (const w of all) await w.writer?.onIdentify?.();
-  const find = (sel: string) => all.find((w) => w.metadata.identity.writerId === (/^[{0-9a-f]/i.test(sel) && sel.length >= 36 ? parseGuid(sel) : '') || w.metadata.identity.friendlyName.toLowerCase() === sel.toLowerCase());
+  const find = (sel: string) =>
+    all.find((w) => (isGuid(sel) ? w.metadata.identity.writerId === parseGuid(sel) : w.metadata.identity.friendlyName.toLowerCase() === sel.toLowerCase()));
   const chosen = new Map<string, { entry: (typeof all)[number]; components: Map<string, WriterComponent> }>();
   const include = (entry: (typeof all)[number], c: WriterComponent, chain: string[]) => {
     const key = componentKey(c);
@@ -387,7 +388,7 @@ async function copyFiles(
   done: () => number,
   add: (n: number) => void,
 ): Promise<void> {
-  const plan: { item: (typeof items)[number]; rel: string; view: string; source: string; setPath: string }[] = [];
+  const plan: { item: (typeof items)[number]; view: string; stat: fs.Stats; source: string; setPath: string }[] = [];
   const seen = new Set(files.map((f) => f.source));
   for (const item of items) {
     const { d, volume } = item;
@@ -397,14 +398,14 @@ async function copyFiles(
       if (seen.has(source)) continue;
       seen.add(source);
       const setPath = ['files', String(volumes.indexOf(volume)), ...relative(volume.root, source).split('/')].join('/');
-      plan.push({ item, rel, view: join(viewDir, rel), source, setPath });
+      const view = join(viewDir, rel);
+      plan.push({ item, view, stat: fs.statSync(view), source, setPath });
     }
   }
-  const total = plan.reduce((a, x) => a + fs.statSync(x.view).size, done());
+  const total = plan.reduce((a, x) => a + x.stat.size, done());
   for (const x of plan) {
     const dst = join(staging, ...x.setPath.split('/'));
     fs.mkdirSync(dirname(dst), { recursive: true, mode: 0o700 });
-    const st = fs.statSync(x.view);
     let fileBytes = 0;
     const { size, sha256 } = await copyAndHash(x.view, dst, (n) => {
       fileBytes += n;
@@ -412,7 +413,7 @@ async function copyFiles(
       progress({ type: 'file', path: x.source, bytes: n, fileBytes, doneBytes: done(), totalBytes: total });
     });
     if (size === 0) progress({ type: 'file', path: x.source, bytes: 0, fileBytes: 0, doneBytes: done(), totalBytes: total });
-    files.push({ writerId: x.item.p.metadata.identity.writerId, component: componentKey(x.item.c), source: x.source, path: x.setPath, size, sha256, mode: st.mode & 0o7777 });
+    files.push({ writerId: x.item.p.metadata.identity.writerId, component: componentKey(x.item.c), source: x.source, path: x.setPath, size, sha256, mode: x.stat.mode & 0o7777 });
   }
 }
 
