@@ -16,11 +16,9 @@ function ms(value: string | undefined, field: string, dflt: number): number {
   return n;
 }
 
-async function registeredWriters(stateDir: string): Promise<WriterMetadata[]> {
-  const p = new PosixPlatform(stateDir);
-  const out: WriterMetadata[] = [];
-  for (const w of await p.listWriters()) out.push(await p.getWriterMetadata(w.writerId));
-  return out;
+/** Every readable registration's metadata, in one pass over the registry. */
+function registeredWriters(stateDir: string): WriterMetadata[] {
+  return new PosixPlatform(stateDir).registry.list().registrations.map((r) => r.metadata);
 }
 
 const SNAPSHOT_ENV_HELP = `
@@ -53,7 +51,7 @@ export function registerBackupCommands(program: Command): void {
         const progress = new Progress(g);
         const r = await backup({
           to: opts.to,
-          registered: await registeredWriters(stateDir),
+          registered: registeredWriters(stateDir),
           ...(opts.writer ? { select: opts.writer } : {}),
           provider: opts.provider as 'auto',
           ...(opts.snapshotCommand ? { snapshotCommand: opts.snapshotCommand } : {}),
@@ -93,7 +91,7 @@ export function registerBackupCommands(program: Command): void {
       action(async (out, opts: { from: string; to?: string }, cmd: Command) => {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const progress = new Progress(g);
-        const r = await restore({ from: opts.from, ...(opts.to ? { to: opts.to } : {}), registered: await registeredWriters(resolveStateDir(g.stateDir)), onProgress: (e) => progress.event(e) });
+        const r = await restore({ from: opts.from, ...(opts.to ? { to: opts.to } : {}), registered: registeredWriters(resolveStateDir(g.stateDir)), onProgress: (e) => progress.event(e) });
         out.result({ ok: true, ...r }, () => `restored ${r.files} files (${r.bytes} bytes) to ${r.target}`);
       }),
     );

@@ -93,6 +93,17 @@ export function expressWriterSpec(md: WriterMetadata): ExpressWriterSpec {
   return spec;
 }
 
+/** The instance name from a gathered writer's metadata, read as XML (entities decoded). */
+function instanceNameOf(w: GatheredWriter): string | undefined {
+  if (!w.metadataXml) return undefined;
+  try {
+    return parseWriterMetadata(w.metadataXml, `metadata of ${w.name}`).identity.instanceName;
+  } catch {
+    // One writer's odd document must not stop the listing; getWriterMetadata reports it.
+    return undefined;
+  }
+}
+
 export class WindowsPlatform implements Platform {
   readonly name = 'windows' as const;
 
@@ -136,7 +147,7 @@ export class WindowsPlatform implements Platform {
         state: (w.state === null ? undefined : WriterState.fromValue(w.state)) ?? 'UNKNOWN',
         lastError: w.failure >>> 0,
       };
-      const instanceName = w.metadataXml ? /instanceName="([^"]*)"/.exec(w.metadataXml)?.[1] : undefined;
+      const instanceName = instanceNameOf(w);
       if (instanceName) s.instanceName = instanceName;
       return s;
     });

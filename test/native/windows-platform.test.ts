@@ -52,6 +52,8 @@ describe('Windows platform (TypeScript side, fake addon)', () => {
     expect(await p.listWriters()).toEqual([{ name: 'SqlServerWriter', writerId: SQL_WRITER_ID, instanceId: 'dd8d6255-b3bb-4ec1-8249-73cd75c0ee21', instanceName: 'Microsoft SQL Server 2017:SQLWriter', state: 'STABLE', lastError: 0 }]);
     expect((await p.getWriterMetadata('SqlServerWriter')).components).toHaveLength(5);
     expect(await p.checkSqlWriter()).toMatchObject({ state: 'stable' });
+    const named: GatheredWriter[] = [{ ...writers[0]!, metadataXml: sqlXml.replace('instanceName="Microsoft SQL Server 2017:SQLWriter"', 'instanceName="R&amp;D &quot;SQL&quot;"') }];
+    expect((await new WindowsPlatform('x', fakeAddon({ writers: named })).listWriters())[0]!.instanceName).toBe('R&D "SQL"');
   });
 
   it('says what to do when the SQL writer is absent, stopped or failed', async () => {
