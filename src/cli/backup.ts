@@ -1,4 +1,9 @@
 import type { Command } from 'commander';
+import { hostname } from 'node:os';
+import { loadTopology } from '../mbam/topology.js';
+import { resolveServer } from '../mbam/writer.js';
+import { createSqlSnapshotWriter } from '../sql/writer.js';
+import type { InProcessWriter } from '../requester/writer.js';
 import { backup } from '../requester/backup.js';
 import { verifyBackupSet } from '../requester/backup-set.js';
 import { restore } from '../requester/restore.js';
@@ -21,6 +26,32 @@ function registeredWriters(stateDir: string): WriterMetadata[] {
   return new PosixPlatform(stateDir).registry.list().registrations.map((r) => r.metadata);
 }
 
+interface SqlOptions {
+  topology?: string;
+  server?: string;
+  sqlExchangeDir?: string;
+}
+
+/**
+ * With a topology, the SQL Server writer of this machine's server takes part (T-SQL snapshot
+ * backup): the MBAM writer's components depend on its database components.
+ */
+async function sqlWriters(opts: SqlOptions): Promise<InProcessWriter[]> {
+  if (!opts.topology) {
+    if (opts.server || opts.sqlExchangeDir) throw invalidInput(opts.server ? '--server' : '--sql-exchange-dir', 'to come with --topology FILE');
+    return [];
+  }
+  const server = resolveServer(loadTopology(opts.topology), opts.server ?? hostname());
+  return [await createSqlSnapshotWriter({ server, ...(opts.sqlExchangeDir ? { exchangeDir: opts.sqlExchangeDir } : {}) })];
+}
+
+function addSqlOptions(c: Command): Command {
+  return c
+    .option('--topology <file>', 'MBAM topology: the SQL Server writer of this server takes part (T-SQL snapshot backup, SQL Server 2022+)')
+    .option('--server <name>', 'the topology server this machine is (default: named like this host)')
+    .option('--sql-exchange-dir <dir>', "where SQL Server writes and reads its backup files (default: the instance's default backup directory)");
+}
+
 const SNAPSHOT_ENV_HELP = `
 The snapshot command (--snapshot-command, provider "external") runs with /bin/sh while the
 filesystems are frozen, and once more afterwards to release what it made:
@@ -32,7 +63,7 @@ filesystems are frozen, and once more afterwards to release what it made:
 It must finish within --write-hold (default 10000 ms) or it is killed and the backup fails.`;
 
 export function registerBackupCommands(program: Command): void {
-  program
+  const backupCommand = program
     .command('backup')
     .description('back up writers on a filesystem snapshot into a new backup set (POSIX requester)')
     .requiredOption('--to <dir>', 'the backup set to create (must not exist)')
@@ -42,15 +73,17 @@ export function registerBackupCommands(program: Command): void {
     .option('--freeze-timeout <ms>', 'Freeze-to-Thaw limit (VSS default 60000)')
     .option('--write-hold <ms>', 'how long filesystems may stay frozen for the snapshot command (default 10000)')
     .option('--json', 'machine-readable result')
-    .addHelpText('after', SNAPSHOT_ENV_HELP)
+    .addHelpText('after', SNAPSHOT_ENV_HELP);
+  addSqlOptions(backupCommand)
     .action(
-      action(async (out, opts: { to: string; writer?: string[]; provider: string; snapshotCommand?: string; freezeTimeout?: string; writeHold?: string }, cmd: Command) => {
+      action(async (out, opts: SqlOptions & { to: string; writer?: string[]; provider: string; snapshotCommand?: string; freezeTimeout?: string; writeHold?: string }, cmd: Command) => {
         if (!['auto', 'btrfs', 'external', 'copy'].includes(opts.provider)) throw invalidInput('--provider', 'auto, btrfs, external or copy', opts.provider);
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const stateDir = resolveStateDir(g.stateDir);
         const progress = new Progress(g);
         const r = await backup({
           to: opts.to,
+          writers: await sqlWriters(opts),
           registered: registeredWriters(stateDir),
           ...(opts.writer ? { select: opts.writer } : {}),
           provider: opts.provider as 'auto',
@@ -81,17 +114,19 @@ export function registerBackupCommands(program: Command): void {
       }),
     );
 
-  program
+  const restoreCommand = program
     .command('restore')
     .description('verify a backup set, then restore it: under --to DIR, or in place where this machine\'s writers declare the files')
     .requiredOption('--from <dir>', 'the backup set')
-    .option('--to <dir>', 'restore under this directory (original paths re-rooted here)')
-    .option('--json', 'machine-readable result')
+    .option('--to <dir>', 'restore under this directory (original paths re-rooted here); SQL Server is then left alone')
+    .option('--json', 'machine-readable result');
+  addSqlOptions(restoreCommand)
     .action(
-      action(async (out, opts: { from: string; to?: string }, cmd: Command) => {
+      action(async (out, opts: SqlOptions & { from: string; to?: string }, cmd: Command) => {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const progress = new Progress(g);
-        const r = await restore({ from: opts.from, ...(opts.to ? { to: opts.to } : {}), registered: registeredWriters(resolveStateDir(g.stateDir)), onProgress: (e) => progress.event(e) });
+        // Under --to the files are only extracted, so SQL Server is not needed.
+        const r = await restore({ from: opts.from, ...(opts.to ? { to: opts.to } : {}), writers: opts.to ? [] : await sqlWriters(opts), registered: registeredWriters(resolveStateDir(g.stateDir)), onProgress: (e) => progress.event(e) });
         out.result({ ok: true, ...r }, () => `restored ${r.files} files (${r.bytes} bytes) to ${r.target}`);
       }),
     );

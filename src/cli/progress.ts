@@ -31,6 +31,8 @@ export class Progress {
       if (done >= total) process.stderr.write('\n');
     } else if (e.type === 'event') {
       process.stderr.write(`\r${String(e['event']).padEnd(18)} ${e['writer']}: ${e['state']}${e['failure'] ? ` (${e['failure']})` : ''}\x1b[K\n`);
+    } else if (e.type === 'log') {
+      process.stderr.write(`\r${e['writer']}: ${e['message']}\x1b[K\n`);
     } else if (e.type === 'snapshot') {
       process.stderr.write(`\rsnapshot (${e['provider']}) of ${e['volume']}${e['blockedMs'] !== undefined ? `: writes held ${e['blockedMs']} ms` : ''}\x1b[K\n`);
     }

@@ -45,6 +45,12 @@ export interface ServerTopology {
   name: string;
   sql: SqlInstance;
   databases: Partial<Record<DatabaseRole, { name: string }>>;
+  /**
+   * Protects the private key of the Recovery database's certificate in backups (BACKUP
+   * CERTIFICATE … ENCRYPTION BY PASSWORD) and opens it on restore. Needed to back up a server
+   * that hosts the Recovery database with the POSIX requester.
+   */
+  recoveryCertificatePassword?: SecretRef;
 }
 
 export interface Topology {
@@ -100,6 +106,7 @@ function url(v: Json, path: string): string {
 }
 
 function secretRef(v: Json, path: string): SecretRef {
+  if (typeof v === 'string') throw invalidInput(path, 'a reference {"env": …} or {"file": …}; secrets never live in the topology file');
   const o = obj(v, path);
   noUnknownKeys(o, ['env', 'file'], path);
   if (o['env'] !== undefined && o['file'] !== undefined) throw invalidInput(path, 'either "env" or "file", not both');
@@ -114,9 +121,6 @@ function secretRef(v: Json, path: string): SecretRef {
 
 function parseAuth(v: Json, path: string): SqlAuth {
   const o = obj(v, path);
-  if ('password' in o && typeof o['password'] === 'string') {
-    throw invalidInput(`${path}.password`, 'a reference {"env": …} or {"file": …}; secrets never live in the topology file');
-  }
   const type = o['type'] ?? 'sql';
   if (type === 'integrated') {
     noUnknownKeys(o, ['type'], path);
@@ -157,7 +161,7 @@ const COMPUTER_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
 
 function parseServer(v: Json, path: string): ServerTopology {
   const o = obj(v, path);
-  noUnknownKeys(o, ['name', 'sql', 'databases'], path);
+  noUnknownKeys(o, ['name', 'sql', 'databases', 'recoveryCertificatePassword'], path);
   const name = str(o['name'], `${path}.name`);
   if (!COMPUTER_NAME.test(name)) throw invalidInput(`${path}.name`, 'a computer name (letters, digits, hyphens, dots)', name);
   const dbs = obj(o['databases'], `${path}.databases`);
@@ -180,7 +184,11 @@ function parseServer(v: Json, path: string): ServerTopology {
   if (Object.keys(databases).length === 0) {
     throw invalidInput(`${path}.databases`, 'at least one of "recovery" or "complianceAudit"');
   }
-  return { name, sql: parseSql(o['sql'], `${path}.sql`), databases };
+  const server: ServerTopology = { name, sql: parseSql(o['sql'], `${path}.sql`), databases };
+  if (o['recoveryCertificatePassword'] !== undefined) {
+    server.recoveryCertificatePassword = secretRef(o['recoveryCertificatePassword'], `${path}.recoveryCertificatePassword`);
+  }
+  return server;
 }
 
 /** Validates a parsed JSON value; every error names the JSON path and what was expected. */

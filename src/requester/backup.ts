@@ -22,19 +22,21 @@ import { componentKey, writeWriterMetadata, type FileDescriptor, type WriterComp
 import { loadNative } from '../platform/native.js';
 import { fsyncDir } from '../platform/state.js';
 import { recordBackup } from '../mbam/history.js';
+import { SQL_WRITER_ID } from '../mbam/writer.js';
 import { TOOL_VERSION } from '../version.js';
 import { MANIFEST, MANIFEST_FORMAT, sha256File, type Manifest, type ManifestFile } from './backup-set.js';
 import {
   createBtrfsSnapshots, createExternalSnapshots, planVolume, releaseBtrfsSnapshots, releaseExternalSnapshots,
   type ExternalSnapshotOptions, type ProviderChoice, type Volume,
 } from './providers.js';
-import { EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEvent, type WriterEventContext } from './writer.js';
+import { carried, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEvent, type WriterEventContext } from './writer.js';
 
 export type ProgressEvent =
   | { type: 'event'; event: WriterEvent; writer: string; state: WriterStateName; failure?: string }
   | { type: 'snapshot'; provider: string; volume: string; blockedMs?: number }
   | { type: 'file'; path: string; bytes: number; fileBytes: number; doneBytes: number; totalBytes: number }
-  | { type: 'published'; dir: string };
+  | { type: 'published'; dir: string }
+  | { type: 'log'; writer: string; message: string };
 
 export interface BackupOptions {
   /** The backup set to create; it must not exist. */
@@ -162,7 +164,9 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
         throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, {
           message: `component ${[...chain, key].join(' → ')} depends on writer {${d.writerId}} component ${componentKey(d)}, which ${onWriter ? 'that writer does not have' : 'no writer here provides'}`,
           category: 'precondition',
-          hint: onWriter ? undefined : 'The POSIX requester has no SQL Server writer yet: back the MBAM databases up with SQL Server\'s own snapshot backup (mbam-vss\'s SnapshotFreeze) or on Windows through VSS.',
+          hint: onWriter ? undefined : d.writerId === SQL_WRITER_ID
+            ? 'Give the backup the topology (--topology FILE) so that the SQL Server writer (T-SQL snapshot backup) takes part.'
+            : undefined,
         });
       }
       include(onWriter, onComponent, [...chain, key]);
@@ -182,7 +186,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
     components: [...components.values()],
     state: 'STABLE',
     lastError: 0,
-    ctx: { snapshotSetId, backupType, components: [...components.values()], log: () => {} },
+    ctx: { snapshotSetId, backupType, components: [...components.values()], log: (message: string) => progress({ type: 'log', writer: entry.metadata.identity.friendlyName, message }) },
   }));
 
   // Volumes: where every selected file descriptor's directory lives, and which provider serves it.
@@ -228,7 +232,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
         p.state = spec.failedState;
         p.lastError = writerFailureCode(e);
         progress({ type: 'event', event, writer: name, state: p.state, failure: hresultInfo(p.lastError).name });
-        throw new VssError(p.lastError, { message: `${name} failed at ${event}: ${(e as Error).message ?? e}`, cause: e });
+        throw new VssError(p.lastError, { message: `${name} failed at ${event}: ${(e as Error).message ?? e}`, cause: e, ...carried(e) });
       }
     }
   };
@@ -248,6 +252,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
 
     // ---- the freeze window ----
     const windowDeadline = Date.now() + freezeTimeoutMs;
+    for (const p of participants) p.ctx.deadline = windowDeadline;
     let snapshotError: unknown;
     try {
       await send('Freeze', byLevel(1), windowDeadline);

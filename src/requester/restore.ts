@@ -10,8 +10,9 @@ import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { componentKey, type WriterMetadata } from '../vss/writer-metadata.js';
 import { fsyncDir } from '../platform/state.js';
+import { SQL_WRITER_ID } from '../mbam/writer.js';
 import { insideSet, insideTarget, verifyBackupSet } from './backup-set.js';
-import { EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEventContext } from './writer.js';
+import { carried, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEventContext } from './writer.js';
 
 export interface RestoreOptions {
   from: string;
@@ -21,8 +22,13 @@ export interface RestoreOptions {
   writers?: InProcessWriter[];
   /** Registered writers' current metadata, for in-place restores. */
   registered?: WriterMetadata[];
-  onProgress?: (e: { type: 'file'; path: string; doneBytes: number; totalBytes: number } | { type: 'event'; event: string; writer: string }) => void;
+  onProgress?: (e: RestoreProgressEvent) => void;
 }
+
+export type RestoreProgressEvent =
+  | { type: 'file'; path: string; doneBytes: number; totalBytes: number }
+  | { type: 'event'; event: string; writer: string }
+  | { type: 'log'; writer: string; message: string };
 
 export interface RestoreResult {
   files: number;
@@ -76,6 +82,9 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
         throw new VssError(HR.E_ACCESSDENIED, {
           message: `restore: ${f.source} is not a location that a writer on this machine declares for ${f.component}; restore it with --to DIR`,
           category: 'input',
+          ...(f.writerId === SQL_WRITER_ID && !local
+            ? { hint: 'Pass the topology (--topology FILE) so that the SQL Server writer restores its databases in place.' }
+            : {}),
         });
       }
       insideTarget('/', f.source);
@@ -84,13 +93,20 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
     return { f, src, dest };
   });
 
-  const involved = (o.writers ?? []).filter((w) => manifest.files.some((f) => f.writerId === w.metadata.identity.writerId));
-  const ctxFor = (w: InProcessWriter): WriterEventContext => ({
-    snapshotSetId: manifest.snapshotSetId,
-    backupType: manifest.backupType as WriterEventContext['backupType'],
-    components: w.metadata.components.filter((c) => manifest.files.some((f) => f.component === componentKey(c))),
-    log: () => {},
-  });
+  // Writers that took part in the backup get PreRestore/PostRestore, with the components the set
+  // holds for them (a component may have no files of its own, e.g. SQL's master: its certificate).
+  const involved = (o.writers ?? []).filter((w) => manifest.writers.some((m) => m.writerId === w.metadata.identity.writerId));
+  const ctxFor = (w: InProcessWriter): WriterEventContext => {
+    const inSet = manifest.writers.find((m) => m.writerId === w.metadata.identity.writerId)!;
+    return {
+      snapshotSetId: manifest.snapshotSetId,
+      backupType: manifest.backupType as WriterEventContext['backupType'],
+      components: w.metadata.components.filter((c) => inSet.components.includes(componentKey(c))),
+      writerDir: insideSet(o.from, `writer-files/${inSet.instanceId}`),
+      ...(o.to ? { restoreTo: target } : {}),
+      log: (message) => o.onProgress?.({ type: 'log', writer: w.metadata.identity.friendlyName, message }),
+    };
+  };
   const event = async (name: 'PreRestore' | 'PostRestore') => {
     for (const w of involved) {
       const handler = w[EVENT_HANDLER[name].handler] as ((c: WriterEventContext) => unknown) | undefined;
@@ -98,7 +114,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
         await handler?.call(w, ctxFor(w));
         o.onProgress?.({ type: 'event', event: name, writer: w.metadata.identity.friendlyName });
       } catch (e) {
-        throw new VssError(writerFailureCode(e), { message: `${w.metadata.identity.friendlyName} failed at ${name} (${EVENT_HANDLER[name].failedState}): ${(e as Error).message}`, cause: e });
+        throw new VssError(writerFailureCode(e), { message: `${w.metadata.identity.friendlyName} failed at ${name} (${EVENT_HANDLER[name].failedState}): ${(e as Error).message}`, cause: e, ...carried(e) });
       }
     }
   };

@@ -14,8 +14,15 @@ export interface WriterEventContext {
   backupType: BackupTypeName;
   /** This writer's components taking part. */
   components: WriterComponent[];
-  /** A directory in the backup set under construction where the writer may leave files. */
+  /**
+   * This writer's directory in the backup set: where it leaves files during a backup (SQL metadata
+   * backups, certificates), and where it finds them again on restore.
+   */
   writerDir?: string;
+  /** Freeze and Thaw: when the Freeze-to-Thaw window ends (ms since the epoch). */
+  deadline?: number;
+  /** Restore: the directory files were restored under (--to); absent when they went back in place. */
+  restoreTo?: string;
   log(message: string): void;
 }
 
@@ -63,4 +70,13 @@ export const EVENT_HANDLER: Readonly<Record<WriterEvent, { handler: keyof Writer
 export function writerFailureCode(e: unknown): number {
   if (e instanceof VssError && WRITER_FAILURE_CODES.includes(e.hresult)) return e.hresult;
   return HR.VSS_E_WRITERERROR_NONRETRYABLE;
+}
+
+/**
+ * What a writer's failure tells the operator beyond its code: its hint, and whether it was a
+ * precondition or bad input (the CLI's exit code) rather than a failure.
+ */
+export function carried(e: unknown): { hint?: string; category?: VssError['category'] } {
+  if (!(e instanceof VssError)) return {};
+  return { category: e.category, ...(e.hint ? { hint: e.hint } : {}) };
 }

@@ -46,6 +46,15 @@ export async function hasRecoveryCertificate(conn: SqlServerConnection): Promise
   return rows.length > 0;
 }
 
+/**
+ * Where the instance writes backups by default (SQL Server 2019+): the directory its service
+ * account can write, which the POSIX SQL Server writer uses to hand files to and from SQL Server.
+ */
+export async function defaultBackupDirectory(conn: SqlServerConnection): Promise<string | null> {
+  const rows = await conn.query<{ path: string | null }>('backup-directory', "SELECT CAST(SERVERPROPERTY('InstanceDefaultBackupPath') AS nvarchar(4000)) AS path", {}, 'read the default backup directory');
+  return rows[0]?.path ?? null;
+}
+
 export async function discover(conn: SqlServerConnection, server: ServerTopology = conn.server): Promise<ServerDiscovery> {
   const roles = DATABASE_ROLES.filter((r) => server.databases[r]);
   const names = roles.map((r) => server.databases[r]!.name);

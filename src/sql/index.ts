@@ -5,3 +5,5 @@ export * from './discovery.js';
 export * from './preflight.js';
 export * from './freeze.js';
 export * from './certificate.js';
+export * from './snapshot-restore.js';
+export * from './writer.js';

@@ -43,6 +43,8 @@ describe('topology', () => {
     [{ servers: [server({ sql: { host: 'h', instance: 'bad name' } })] }, /^\$\.servers\[0\]\.sql\.instance: expected a SQL Server instance name/],
     [{ servers: [server({ sql: { host: 'h', auth: { type: 'sql', user: 'u', password: 'hunter2' } } })] }, /^\$\.servers\[0\]\.sql\.auth\.password: expected a reference .* secrets never live in the topology file/],
     [{ servers: [server({ sql: { host: 'h', auth: { type: 'sql', user: 'u', password: { env: '1X' } } } })] }, /password\.env: expected an environment variable name/],
+    [{ servers: [server({ recoveryCertificatePassword: 'hunter2' })] }, /^\$\.servers\[0\]\.recoveryCertificatePassword: expected a reference .* secrets never live/],
+    [{ servers: [server({ recoveryCertificatePassword: { env: 'A', file: '/x' } })] }, /^\$\.servers\[0\]\.recoveryCertificatePassword: expected either "env" or "file"/],
     [{ servers: [server(), server()] }, /^\$\.servers\[1\]\.name: expected a unique server name/],
     [{ servers: [server(), server({ name: 'MBAM-DB2' })] }, /^\$\.servers\[1\]\.databases\.recovery: expected the recovery database on one server only/],
     [{ servers: [server()], reportServerUrl: 'ftp://x' }, /^\$\.reportServerUrl: expected an http\(s\) URL/],
@@ -50,6 +52,10 @@ describe('topology', () => {
     [{ servers: [server()], backupMaxAgeHours: -1 }, /^\$\.backupMaxAgeHours: expected a positive number/],
     [{ servers: [server()], extra: 1 }, /^\$\.extra: expected no such field/],
   ])('rejects %j naming the field', (value, message) => expectInvalid(value, message));
+
+  it('takes the Recovery certificate password by reference', () => {
+    expect(parseTopology({ servers: [server({ recoveryCertificatePassword: { file: '/etc/mbam/cert-pw' } })] }).servers[0]!.recoveryCertificatePassword).toEqual({ file: '/etc/mbam/cert-pw' });
+  });
 
   it('never echoes a secret in an error', () => {
     try {

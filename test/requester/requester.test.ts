@@ -175,7 +175,7 @@ describe('dependencies', () => {
     const err = await backup({ to: join(root, 'set'), registered: [md], writers: [writer(data, { onFreeze: () => void (frozen = true) })], select: [md.identity.writerId], provider: 'copy' }).catch((e) => e);
     expect(err).toBeInstanceOf(VssError);
     expect(err.message).toMatch(/Recovery\\MBAM Recovery and Hardware depends on writer \{a65faa63-5ea8-4ebc-9dbd-a0c4db26912a\} component MBAM-REC01\\MBAM Recovery and Hardware, which no writer here provides/);
-    expect(err.hint).toMatch(/no SQL Server writer yet/);
+    expect(err.hint).toMatch(/--topology FILE.*SQL Server writer/);
     expect(frozen).toBe(false);
     expect(readdirSync(root)).toEqual(['data']);
   });

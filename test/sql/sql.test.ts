@@ -26,6 +26,8 @@ afterEach(async () => {
   await Promise.all(servers.map((s) => s.close()));
   servers = [];
 });
+/** Where the TDS test server writes backup files (as SQL Server would, on its own machine). */
+const BK = mkdtempSync(join(tmpdir(), 'mbam-tds-backups-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HOSTILE = ["MBAM]Recovery", "it's", 'a;b', 'x -- y', 'with space', 'Récupération 復旧', "]]'; DROP DATABASE x; --"];
 
@@ -155,9 +157,9 @@ describe('snapshot freeze (SQL Server 2022+)', () => {
     expect(s.suspended().map((x) => x.database).sort()).toEqual([...both].sort());
     expect(new Set(s.suspended().map((x) => x.spid))).toEqual(new Set([f.spid]));
     expect(s.statements.find((x) => x.tag === 'suspend')!.text).toContain('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([MBAM Recovery and Hardware], [MBAM Compliance Status]))');
-    await f.backupMetadata('/backups/mbam.bkm');
+    await f.backupMetadata(`${BK}/mbam.bkm`);
     expect(s.suspended()).toEqual([]);
-    expect(s.backups).toEqual([{ databases: both, path: '/backups/mbam.bkm', spid: f.spid }]);
+    expect(s.backups).toEqual([{ databases: both, path: `${BK}/mbam.bkm`, spid: f.spid }]);
     expect(f.state).toBe('backed-up');
   });
 
@@ -167,7 +169,7 @@ describe('snapshot freeze (SQL Server 2022+)', () => {
     s.killSession(f.spid);
     await sleep(50);
     expect(s.suspended()).toEqual([]); // the server thawed when the session closed
-    const err = await f.backupMetadata('/backups/x.bkm').catch((e) => e);
+    const err = await f.backupMetadata(`${BK}/x.bkm`).catch((e) => e);
     expect(err).toBeInstanceOf(VssError);
     expect(err.hresult).toBe(HR.VSS_E_WRITERERROR_RETRYABLE);
     expect(err.message).toMatch(/suspending session \d+ was lost|no longer suspended/);
@@ -193,7 +195,7 @@ describe('snapshot freeze (SQL Server 2022+)', () => {
     await sleep(400);
     expect(f.state).toBe('expired');
     expect(s.suspended()).toEqual([]);
-    const err = await f.backupMetadata('/backups/late.bkm').catch((e) => e);
+    const err = await f.backupMetadata(`${BK}/late.bkm`).catch((e) => e);
     expect(err.hresult).toBe(HR.VSS_E_WRITERERROR_TIMEOUT);
     expect(s.backups).toEqual([]);
   });
@@ -230,8 +232,8 @@ describe('snapshot freeze (SQL Server 2022+)', () => {
     const f = await SnapshotFreeze.begin(serverFor(s, { recovery: name }), [name]);
     expect(s.suspended()).toEqual([{ database: name, spid: f.spid }]);
     expect(s.statements.find((x) => x.tag === 'suspend')!.text).toContain(suspendStatement([name], true));
-    await f.backupMetadata(`/backups/${name}.bkm`);
-    expect(s.backups[0]!.path).toBe(`/backups/${name}.bkm`);
+    await f.backupMetadata(`${BK}/${name}.bkm`);
+    expect(s.backups[0]!.path).toBe(`${BK}/${name}.bkm`);
   });
 });
 
@@ -240,13 +242,13 @@ describe('certificate backup and restore', () => {
     const s = await tds();
     const server = serverFor(s);
     process.env['MBAM_TEST_CERT_PW'] = "p@ss'word; --";
-    await backupCertificate(server, { certificateFile: '/backups/mbam.cer', privateKeyFile: '/backups/mbam.pvk' }, { env: 'MBAM_TEST_CERT_PW' });
-    expect(s.certificateBackups).toEqual([{ certificate: 'MBAM Recovery Encryption Certificate', file: '/backups/mbam.cer', keyFile: '/backups/mbam.pvk', password: "p@ss'word; --" }]);
+    await backupCertificate(server, { certificateFile: `${BK}/mbam.cer`, privateKeyFile: `${BK}/mbam.pvk` }, { env: 'MBAM_TEST_CERT_PW' });
+    expect(s.certificateBackups).toEqual([{ certificate: 'MBAM Recovery Encryption Certificate', file: `${BK}/mbam.cer`, keyFile: `${BK}/mbam.pvk`, password: "p@ss'word; --" }]);
     s.state.certificates = [];
     const err = await backupCertificate(server, { certificateFile: '/c', privateKeyFile: '/k' }, { env: 'MBAM_TEST_CERT_PW' }).catch((e) => e);
     expect(err.message).toMatch(/Cannot find the certificate/);
     expect(err.message).not.toContain("p@ss'word");
-    await restoreCertificate(server, { certificateFile: '/backups/mbam.cer', privateKeyFile: '/backups/mbam.pvk' }, { env: 'MBAM_TEST_CERT_PW' });
+    await restoreCertificate(server, { certificateFile: `${BK}/mbam.cer`, privateKeyFile: `${BK}/mbam.pvk` }, { env: 'MBAM_TEST_CERT_PW' });
     expect(s.state.certificates).toEqual(['MBAM Recovery Encryption Certificate']);
     const missing = await backupCertificate(server, { certificateFile: '/c', privateKeyFile: '/k' }, { env: 'MBAM_TEST_UNSET_CERT_PW' }).catch((e) => e);
     expect(missing.message).toMatch(/MBAM_TEST_UNSET_CERT_PW is not set/);

@@ -10,6 +10,9 @@
  * Packet framing uses tedious's own Packet class; the server-side tokens (LOGINACK, ENVCHANGE,
  * COLMETADATA, ROW, ERROR, DONE*) are encoded here, since tedious only parses them.
  */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { dirname } from 'node:path';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { createRequire } from 'node:module';
@@ -42,6 +45,8 @@ export interface TdsServerOptions {
   edition?: string;
   databases?: TdsDatabase[];
   certificates?: string[];
+  /** SERVERPROPERTY('InstanceDefaultBackupPath'). */
+  defaultBackupPath?: string | null;
   logins?: Record<string, string>;
   /** 'plain': PRELOGIN answers "encryption not supported" (no TLS). 'strict': TDS 8, TLS first. */
   tls?: 'plain' | 'strict';
@@ -76,7 +81,11 @@ export interface TdsServerHandle {
   /** Metadata-only backups recorded (the msdb history rows a real server would add). */
   backups: { databases: string[]; path: string; spid: number }[];
   certificateBackups: { certificate: string; file: string; keyFile: string; password: string }[];
+  /** RESTORE … WITH METADATA_ONLY statements carried out. */
+  restores: { database: string; path: string; position: number }[];
   killSession(spid: number): void;
+  /** Called as each statement arrives, before it is carried out. */
+  onStatement?: (tag: string, spid: number) => void;
   faults: TdsFaults;
   state: Required<Pick<TdsServerOptions, 'databases' | 'certificates'>>;
 }
@@ -319,6 +328,7 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     statements: [],
     backups: [],
     certificateBackups: [],
+    restores: [],
     killSession: (spid) => sockets.get(spid)?.socket.destroy(),
     faults: options.faults ?? {},
     state,
@@ -328,6 +338,25 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
   const thaw = (spid: number) => {
     for (const [d, s] of suspended) if (s === spid) suspended.delete(d);
   };
+
+  // Backup files are really written and read, as SQL Server does on its own machine: a missing
+  // directory is error 3201, an existing file (certificates) 15240, a backup device that is not
+  // ours 3241.
+  const BKM_FORMAT = 'mbam-vss TDS test server metadata backup';
+  const openDevice = (path: string) => {
+    if (!fs.existsSync(dirname(path))) throw new SqlError(3201, `Cannot open backup device '${path}'. Operating system error 3(The system cannot find the path specified.).`);
+  };
+  const readBkm = (path: string): { databases: string[] } => {
+    let parsed: { format?: string; databases?: string[] };
+    try {
+      parsed = JSON.parse(fs.readFileSync(path, 'utf8'));
+    } catch {
+      throw new SqlError(3201, `Cannot open backup device '${path}'. Operating system error 2(The system cannot find the file specified.).`);
+    }
+    if (parsed.format !== BKM_FORMAT || !Array.isArray(parsed.databases)) throw new SqlError(3241, `The media family on device '${path}' is incorrectly formed. SQL Server cannot process this media family.`);
+    return { databases: parsed.databases };
+  };
+  const passwordHash = (p: string) => createHash('sha256').update(p).digest('hex');
 
   function execute(spid: number, tag: string, text: string, params: Record<string, unknown>, info: SessionInfo): ResultSet[] {
     const idents = [...text.matchAll(IDENT_RE)].map((m) => unquoteIdent(m[1]!));
@@ -398,19 +427,72 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
         for (const d of dbs) {
           if (suspended.get(d) !== spid) throw new SqlError(3036, `Database '${d}' is not suspended for snapshot backup by this session; BACKUP ... METADATA_ONLY needs it.`);
         }
+        const path = literals[0] ?? '';
+        openDevice(path);
+        // WITH FORMAT: a new media set, overwriting the file. One backup set per database, in order.
+        fs.writeFileSync(path, JSON.stringify({ format: BKM_FORMAT, databases: dbs, finishedAt: new Date().toISOString() }));
         for (const d of dbs) suspended.delete(d);
-        handle.backups.push({ databases: dbs, path: literals[0] ?? '', spid });
+        handle.backups.push({ databases: dbs, path, spid });
+        return [];
+      }
+      case 'backup-directory':
+        return [{ columns: [{ name: 'path', type: 'nvarchar' }], rows: [[options.defaultBackupPath ?? null]] }];
+      case 'restore-headeronly': {
+        const { databases } = readBkm(literals[0] ?? '');
+        return [{ columns: [{ name: 'Position', type: 'int' }, { name: 'DatabaseName', type: 'nvarchar' }], rows: databases.map((d, i) => [i + 1, d]) }];
+      }
+      case 'database-state': {
+        const d = db(String(params['db']));
+        return [{ columns: [{ name: 'state', type: 'nvarchar' }], rows: d ? [[d.state ?? 'ONLINE']] : [] }];
+      }
+      case 'set-offline': {
+        const d = db(idents[0] ?? '');
+        if (!d) throw new SqlError(911, `Database '${idents[0]}' does not exist. Make sure that the name is entered correctly.`);
+        if (suspended.has(d.name)) throw new SqlError(3101, `Exclusive access could not be obtained because the database is in use.`);
+        d.state = 'OFFLINE';
+        return [];
+      }
+      case 'restore-metadata': {
+        const name = idents[0] ?? '';
+        const path = literals[0] ?? '';
+        const position = Number(/FILE = (\d+)/.exec(text)?.[1] ?? 1);
+        const { databases } = readBkm(path);
+        if (databases[position - 1] !== name) throw new SqlError(3154, `The backup set holds a backup of a database other than the existing '${name}' database.`);
+        if (!/\bREPLACE\b/.test(text)) throw new SqlError(3159, `The tail of the log for the database "${name}" has not been backed up.`);
+        const d = db(name);
+        if (d && d.state !== 'OFFLINE') throw new SqlError(3101, 'Exclusive access could not be obtained because the database is in use.');
+        for (const f of d?.files ?? []) {
+          if (!fs.existsSync(f.physicalName)) throw new SqlError(5120, `Unable to open the physical file "${f.physicalName}". Operating system error 2: "2(The system cannot find the file specified.)".`);
+        }
+        if (d) d.state = /NORECOVERY/.test(text) ? 'RESTORING' : 'ONLINE';
+        handle.restores.push({ database: name, path, position });
         return [];
       }
       case 'backup-certificate': {
         const cert = idents[0] ?? '';
         if (!state.certificates.includes(cert)) throw new SqlError(15151, `Cannot find the certificate '${cert}', because it does not exist or you do not have permission.`);
-        handle.certificateBackups.push({ certificate: cert, file: literals[0] ?? '', keyFile: literals[1] ?? '', password: literals[2] ?? '' });
+        const [file = '', keyFile = '', password = ''] = literals;
+        for (const f of [file, keyFile]) {
+          openDevice(f);
+          if (fs.existsSync(f)) throw new SqlError(15240, `Cannot write into file '${f}'. Verify that you have write permissions, that the file path is valid, and that the file does not already exist.`);
+        }
+        fs.writeFileSync(file, JSON.stringify({ certificate: cert }));
+        fs.writeFileSync(keyFile, JSON.stringify({ key: randomBytes(16).toString('hex'), passwordSha256: passwordHash(password) }));
+        handle.certificateBackups.push({ certificate: cert, file, keyFile, password });
         return [];
       }
       case 'restore-certificate': {
         const cert = idents[0] ?? '';
         if (state.certificates.includes(cert)) throw new SqlError(15232, `A certificate with name '${cert}' already exists or this certificate already has been added to the database.`);
+        const [file = '', keyFile = '', password = ''] = literals;
+        let key: { passwordSha256?: string };
+        try {
+          JSON.parse(fs.readFileSync(file, 'utf8'));
+          key = JSON.parse(fs.readFileSync(keyFile, 'utf8'));
+        } catch {
+          throw new SqlError(15208, `The certificate, asymmetric key, or private key file is not valid or does not exist; or you do not have permissions for it.`);
+        }
+        if (key.passwordSha256 !== passwordHash(password)) throw new SqlError(15465, 'The private key password is invalid.');
         state.certificates.push(cert);
         return [];
       }
@@ -531,6 +613,7 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     else return;
     const tag = TAG_RE.exec(text)?.[1] ?? '';
     handle.statements.push({ spid: info.spid, tag, text, params });
+    handle.onStatement?.(tag, info.spid);
     if (tag && handle.faults.killOn?.includes(tag)) {
       socket.destroy();
       return;

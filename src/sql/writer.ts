@@ -1,0 +1,332 @@
+/**
+ * The SQL Server writer of the POSIX requester. On Windows, SQL Server's own VSS writer
+ * (SqlServerWriter) holds the databases still for a snapshot; Linux has no VSS, so this in-process
+ * writer does that job with T-SQL snapshot backup (SQL Server 2022+). It has SqlServerWriter's
+ * class id, component names and logical paths, so the MBAM writer's component dependencies
+ * resolve to it exactly as they resolve to SqlServerWriter on Windows:
+ *
+ *   PrepareForBackup  the databases are online and their files are on this machine; when the
+ *                     `master` component takes part, the Recovery certificate is backed up with its
+ *                     private key (the reason the MBAM writer depends on master)
+ *   Freeze            SUSPEND_FOR_SNAPSHOT_BACKUP on one pinned session, bounded by the window
+ *   Thaw              BACKUP … WITH METADATA_ONLY (thaws, records the backup); the .bkm joins the set
+ *   Abort             the suspension ends without a backup
+ *   PreRestore        the databases go OFFLINE so their files can be replaced
+ *   PostRestore       RESTORE … WITH METADATA_ONLY, REPLACE from the set's .bkm, and the
+ *                     certificate is created from the set when master does not have it
+ *
+ * SQL Server reads and writes those files itself, as its service account, so they pass through an
+ * exchange directory that account owns (default: the instance's default backup directory), under
+ * names that carry the snapshot set id, and leave it at once. System databases cannot be suspended
+ * for snapshot backup: the `master` component carries the certificate, not master's files.
+ */
+import * as fs from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { HR } from '../vss/hresult.js';
+import { VssError } from '../vss/errors.js';
+import { nameBasedGuid } from '../vss/guid.js';
+import { fileList, WMD_VERSION, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
+import { hostedRoles, SQL_WRITER_ID, SQL_WRITER_NAME, sqlWriterLogicalPath } from '../mbam/writer.js';
+import { describeServer, SqlServerConnection } from './connection.js';
+import { backupCertificate, restoreCertificate, type CertificateFiles } from './certificate.js';
+import { defaultBackupDirectory, discover, hasRecoveryCertificate, type ServerDiscovery } from './discovery.js';
+import { SnapshotFreeze } from './freeze.js';
+import { restoreFromMetadataBackup, takeOffline } from './snapshot-restore.js';
+import { RECOVERY_CERTIFICATE, type ServerTopology } from '../mbam/topology.js';
+import type { InProcessWriter, WriterEventContext } from '../requester/writer.js';
+
+/** The component that stands for master: the Recovery certificate lives there. */
+export const MASTER_COMPONENT = 'master';
+/** Names of the writer's files in its directory of the backup set. */
+export const SET_FILES = { metadataBackup: 'databases.bkm', certificate: 'recovery-certificate.cer', privateKey: 'recovery-certificate.pvk' } as const;
+
+export interface SqlSnapshotWriterOptions {
+  server: ServerTopology;
+  /**
+   * A directory on this machine that SQL Server's service account can write and read, where it
+   * writes the metadata backup and the certificate and reads them back on restore (default: the
+   * instance's default backup directory).
+   */
+  exchangeDir?: string;
+  connectTimeoutMs?: number;
+}
+
+/** A precondition that stops the backup before anything is frozen. */
+function precondition(message: string, hint?: string): VssError {
+  return new VssError(HR.VSS_E_WRITERERROR_NONRETRYABLE, { message, category: 'precondition', ...(hint ? { hint } : {}) });
+}
+
+/** The SQL Server writer's metadata for the MBAM databases `server` hosts, with their files as discovered. */
+export function sqlWriterMetadata(server: ServerTopology, discovery: ServerDiscovery): WriterMetadata {
+  const logicalPath = sqlWriterLogicalPath(server);
+  const component = (name: string, files: WriterComponent['files'], caption: string): WriterComponent => ({
+    type: 'FILEGROUP',
+    logicalPath,
+    componentName: name,
+    caption,
+    restoreMetadata: false,
+    notifyOnBackupComplete: true,
+    selectable: true,
+    selectableForRestore: true,
+    // VSS_CF_APP_ROLLBACK_RECOVERY, as SqlServerWriter sets it on every database component.
+    componentFlags: 2,
+    files,
+    dependencies: [],
+  });
+  const components = hostedRoles(server).map((role) => {
+    const db = discovery.databases.find((d) => d.role === role)!;
+    return component(db.name, db.files.map((f) => fileList(dirname(f.physicalName), basename(f.physicalName))), `database ${db.name}`);
+  });
+  if (server.databases.recovery) components.push(component(MASTER_COMPONENT, [], `master: the ${RECOVERY_CERTIFICATE} (system databases cannot be suspended for snapshot backup)`));
+  return {
+    version: WMD_VERSION,
+    identity: {
+      writerId: SQL_WRITER_ID,
+      instanceId: nameBasedGuid(SQL_WRITER_ID, `t-sql-snapshot:${logicalPath.toLowerCase()}`),
+      instanceName: `SQL Server ${discovery.identity.majorVersion} T-SQL snapshot backup:mbam-vss`,
+      friendlyName: SQL_WRITER_NAME,
+      usage: 'USERDATA',
+      dataSource: 'TRANSACTEDDB',
+      majorVersion: 1,
+      minorVersion: 0,
+    },
+    restoreMethod: { method: 'RESTORE_IF_CAN_REPLACE', writerRestore: 'ALWAYS', rebootRequired: false },
+    components,
+    excludeFiles: [],
+    excludeFilesFromSnapshot: [],
+  };
+}
+
+/** Connects, discovers the MBAM databases and their files, and returns the writer for them. */
+export async function createSqlSnapshotWriter(o: SqlSnapshotWriterOptions): Promise<SqlSnapshotWriter> {
+  const conn = await SqlServerConnection.open(o.server, o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {});
+  try {
+    const discovery = await discover(conn, o.server);
+    if (!discovery.tsqlSnapshotBackup) {
+      throw precondition(
+        `SQL Server ${conn.name} is version ${discovery.identity.majorVersion}; the POSIX SQL Server writer needs T-SQL snapshot backup (SQL Server 2022, version 16, or later)`,
+        'On Windows, back up through VSS: SQL Server\'s own writer (SQLWriter service) coordinates the snapshot there.',
+      );
+    }
+    const exchangeDir = o.exchangeDir ?? (await defaultBackupDirectory(conn));
+    if (!exchangeDir) throw precondition(`SQL Server ${conn.name} reports no default backup directory`, 'Pass the directory SQL Server writes backups to (--sql-exchange-dir).');
+    return new SqlSnapshotWriter(o.server, sqlWriterMetadata(o.server, discovery), exchangeDir, o.connectTimeoutMs);
+  } finally {
+    await conn.close();
+  }
+}
+
+export class SqlSnapshotWriter implements InProcessWriter {
+  readonly applicationLevel = 'BACK_END' as const;
+  private freeze: SnapshotFreeze | undefined;
+
+  constructor(
+    readonly server: ServerTopology,
+    readonly metadata: WriterMetadata,
+    readonly exchangeDir: string,
+    private readonly connectTimeoutMs?: number,
+  ) {}
+
+  private databases(ctx: WriterEventContext): string[] {
+    return ctx.components.filter((c) => c.componentName !== MASTER_COMPONENT).map((c) => c.componentName);
+  }
+
+  private certificateTakesPart(ctx: WriterEventContext): boolean {
+    return ctx.components.some((c) => c.componentName === MASTER_COMPONENT);
+  }
+
+  private open(): Promise<SqlServerConnection> {
+    return SqlServerConnection.open(this.server, this.connectTimeoutMs ? { connectTimeoutMs: this.connectTimeoutMs } : {});
+  }
+
+  private exchangePath(ctx: WriterEventContext, name: string): string {
+    return join(this.exchangeDir, `mbam-vss-${ctx.snapshotSetId}-${name}`);
+  }
+
+  private checkExchangeDir(): void {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(this.exchangeDir);
+    } catch {
+      throw precondition(
+        `SQL Server ${describeServer(this.server)} writes its backup files to ${this.exchangeDir}, which is not a directory on this machine`,
+        'Run the backup on the SQL Server host, or pass a directory SQL Server\'s service account can write (--sql-exchange-dir).',
+      );
+    }
+    if (!st.isDirectory()) throw precondition(`the SQL exchange directory ${this.exchangeDir} is not a directory`);
+  }
+
+  private password() {
+    const p = this.server.recoveryCertificatePassword;
+    if (!p) {
+      throw precondition(
+        `${describeServer(this.server)} hosts the Recovery database, whose keys are encrypted with the Recovery certificate in master; backing up or restoring it needs the certificate's private-key password`,
+        `Name it in the topology: "recoveryCertificatePassword": {"env": "VAR"} or {"file": "/path"} for server ${this.server.name}.`,
+      );
+    }
+    return p;
+  }
+
+  async onPrepareBackup(ctx: WriterEventContext): Promise<void> {
+    this.checkExchangeDir();
+    const conn = await this.open();
+    try {
+      const found = await discover(conn, this.server);
+      for (const name of this.databases(ctx)) {
+        const db = found.databases.find((d) => d.name === name);
+        if (!db?.exists) throw precondition(`database '${name}' does not exist on SQL Server ${conn.name}`);
+        if (db.state !== 'ONLINE') throw precondition(`database '${name}' on SQL Server ${conn.name} is ${db.state}, not ONLINE`);
+        for (const f of db.files) {
+          if (!fs.existsSync(f.physicalName)) {
+            throw precondition(
+              `database '${name}' has its ${f.type} file at ${f.physicalName}, which is not on this machine`,
+              'The POSIX requester snapshots local filesystems: run the backup on the SQL Server host.',
+            );
+          }
+        }
+      }
+    } finally {
+      await conn.close();
+    }
+    if (this.certificateTakesPart(ctx)) {
+      // Before the freeze: the certificate changes rarely, and a failure here costs no frozen time.
+      const files: CertificateFiles = { certificateFile: this.exchangePath(ctx, 'recovery-certificate.cer'), privateKeyFile: this.exchangePath(ctx, 'recovery-certificate.pvk') };
+      try {
+        await backupCertificate(this.server, files, this.password());
+        fs.mkdirSync(ctx.writerDir!, { recursive: true, mode: 0o700 });
+        moveOut(files.certificateFile, join(ctx.writerDir!, SET_FILES.certificate));
+        moveOut(files.privateKeyFile, join(ctx.writerDir!, SET_FILES.privateKey));
+      } finally {
+        this.cleanExchange(ctx);
+      }
+    }
+  }
+
+  async onFreeze(ctx: WriterEventContext): Promise<void> {
+    const databases = this.databases(ctx);
+    if (databases.length === 0) return;
+    this.freeze = await SnapshotFreeze.begin(this.server, databases, {
+      ...(ctx.deadline !== undefined ? { deadlineMs: Math.max(1, ctx.deadline - Date.now()) } : {}),
+      ...(this.connectTimeoutMs ? { connectTimeoutMs: this.connectTimeoutMs } : {}),
+    });
+    ctx.log(`suspended ${databases.join(', ')} on session ${this.freeze.spid}`);
+  }
+
+  async onThaw(ctx: WriterEventContext): Promise<void> {
+    const freeze = this.freeze;
+    if (!freeze) return;
+    this.freeze = undefined;
+    const at = this.exchangePath(ctx, SET_FILES.metadataBackup);
+    try {
+      await freeze.backupMetadata(at);
+      fs.mkdirSync(ctx.writerDir!, { recursive: true, mode: 0o700 });
+      moveOut(at, join(ctx.writerDir!, SET_FILES.metadataBackup));
+    } finally {
+      this.cleanExchange(ctx);
+    }
+  }
+
+  async onAbort(ctx: WriterEventContext): Promise<void> {
+    const freeze = this.freeze;
+    this.freeze = undefined;
+    await freeze?.abort();
+    this.cleanExchange(ctx);
+  }
+
+  async onBackupShutdown(ctx: WriterEventContext): Promise<void> {
+    // Whatever happened before, no suspension outlives the backup.
+    await this.onAbort(ctx);
+  }
+
+  async onPreRestore(ctx: WriterEventContext): Promise<void> {
+    if (ctx.restoreTo) return; // extracted under a directory: SQL Server is not touched
+    const databases = this.databases(ctx);
+    if (databases.length) {
+      const missing = [SET_FILES.metadataBackup].filter((f) => !fs.existsSync(join(ctx.writerDir!, f)));
+      if (missing.length) throw precondition(`the backup set has no SQL metadata backup (${missing.join(', ')}) for ${databases.join(', ')}; it cannot be restored into SQL Server`);
+    }
+    if (this.certificateTakesPart(ctx)) this.password();
+    this.checkExchangeDir();
+    if (!databases.length) return;
+    const conn = await this.open();
+    try {
+      const taken = await takeOffline(conn, databases);
+      if (taken.length) ctx.log(`took ${taken.join(', ')} offline for the restore`);
+    } finally {
+      await conn.close();
+    }
+  }
+
+  async onPostRestore(ctx: WriterEventContext): Promise<void> {
+    if (ctx.restoreTo) {
+      ctx.log(`files restored under ${ctx.restoreTo}; the SQL metadata backup and certificate stay in the set for a manual RESTORE`);
+      return;
+    }
+    const databases = this.databases(ctx);
+    const conn = await this.open();
+    try {
+      if (databases.length) {
+        const bkm = moveIn(join(ctx.writerDir!, SET_FILES.metadataBackup), this.exchangePath(ctx, SET_FILES.metadataBackup), this.exchangeDir);
+        try {
+          await restoreFromMetadataBackup(conn, bkm, databases);
+        } catch (e) {
+          throw new VssError(e instanceof VssError ? e.hresult : HR.VSS_E_WRITERERROR_NONRETRYABLE, {
+            message: (e as Error).message,
+            cause: e,
+            hint: `The databases (${databases.join(', ')}) are left OFFLINE with the backed-up files in place; fix the cause and restore again, or run RESTORE DATABASE … WITH METADATA_ONLY, REPLACE yourself.`,
+          });
+        }
+      }
+      if (this.certificateTakesPart(ctx)) {
+        if (await hasRecoveryCertificate(conn)) ctx.log('the Recovery certificate is already in master; left as it is');
+        else {
+          const files: CertificateFiles = {
+            certificateFile: moveIn(join(ctx.writerDir!, SET_FILES.certificate), this.exchangePath(ctx, SET_FILES.certificate), this.exchangeDir),
+            privateKeyFile: moveIn(join(ctx.writerDir!, SET_FILES.privateKey), this.exchangePath(ctx, SET_FILES.privateKey), this.exchangeDir),
+          };
+          await restoreCertificate(this.server, files, this.password());
+        }
+      }
+    } finally {
+      this.cleanExchange(ctx);
+      await conn.close();
+    }
+  }
+
+  /** Removes what this snapshot set left in the exchange directory. */
+  private cleanExchange(ctx: WriterEventContext): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.exchangeDir);
+    } catch {
+      return;
+    }
+    const prefix = `mbam-vss-${ctx.snapshotSetId}-`;
+    for (const n of names) if (n.startsWith(prefix)) fs.rmSync(join(this.exchangeDir, n), { force: true });
+  }
+}
+
+/** A file SQL Server wrote, into the backup set: private to us, durable, gone from the exchange directory. */
+function moveOut(from: string, to: string): void {
+  fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
+  fs.chmodSync(to, 0o600);
+  const fd = fs.openSync(to, 'r');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.rmSync(from, { force: true });
+}
+
+/**
+ * A file of the set, for SQL Server to read: copied into the exchange directory and, when we run
+ * as root, given to the directory's owner (SQL Server's service account), readable by it alone.
+ */
+function moveIn(from: string, to: string, exchangeDir: string): string {
+  if (!fs.existsSync(from)) throw precondition(`the backup set has no ${basename(from)}`);
+  fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
+  fs.chmodSync(to, 0o600);
+  if (process.geteuid?.() === 0) {
+    const owner = fs.statSync(exchangeDir);
+    fs.chownSync(to, owner.uid, owner.gid);
+  }
+  return to;
+}

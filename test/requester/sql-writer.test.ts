@@ -1,0 +1,300 @@
+/**
+ * The POSIX SQL Server writer in the requester's backup and restore: the MBAM writer's components
+ * pull in SQL's database and master components; the databases are suspended over TDS while their
+ * files are snapshotted or copied; the metadata backup and the Recovery certificate land in the
+ * set; restore takes the databases offline, puts the files back and RESTOREs WITH METADATA_ONLY.
+ * The "SQL Server" is the TDS test server; its database files are real files, written by a
+ * workload that, like SQL Server, never writes a suspended database.
+ */
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildMbamWriterMetadata, SQL_WRITER_ID } from '../../src/mbam/writer.js';
+import { parseTopology, RECOVERY_CERTIFICATE, type Topology } from '../../src/mbam/topology.js';
+import { backup } from '../../src/requester/backup.js';
+import { verifyBackupSet } from '../../src/requester/backup-set.js';
+import { restore } from '../../src/requester/restore.js';
+import { createSqlSnapshotWriter, SET_FILES } from '../../src/sql/writer.js';
+import { VssError } from '../../src/vss/errors.js';
+import { HR } from '../../src/vss/hresult.js';
+import { runCliAsync } from '../support/cli.js';
+import { loopPrereq, makeLoopFs, type LoopFs } from '../support/loop.js';
+import { itRequires } from '../support/prereq.js';
+import { PASSWORD_ENV, SQL_PASSWORD, topologyJson } from '../support/sql.js';
+import { tempDir } from '../support/state.js';
+import { startTdsServer, type TdsServerHandle } from '../support/tds-server.js';
+
+const RECOVERY = 'MBAM Recovery and Hardware';
+const COMPLIANCE = 'MBAM Compliance Status';
+const CERT_ENV = 'MBAM_VSS_TEST_CERT_PASSWORD';
+process.env[CERT_ENV] = 'certificate password; it is secret';
+
+interface Rig {
+  root: string;
+  data: string;
+  exchange: string;
+  tds: TdsServerHandle;
+  topology: Topology;
+  topologyFile: string;
+  /** Appends a record to each database file every few ms, unless SQL Server holds it suspended. */
+  workload(): () => void;
+  files: string[];
+}
+
+let cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+async function rig(opts: { dataDir?: string; certificatePassword?: boolean } = {}): Promise<Rig> {
+  const root = tempDir('mbam-sqlw-');
+  const data = opts.dataDir ?? join(root, 'data');
+  mkdirSync(data, { recursive: true });
+  const exchange = join(root, 'exchange');
+  mkdirSync(exchange);
+  const dbFiles = {
+    [RECOVERY]: [join(data, 'MBAMRecovery.mdf'), join(data, 'MBAMRecovery_log.ldf')],
+    [COMPLIANCE]: [join(data, 'MBAMCompliance.mdf')],
+  };
+  for (const f of Object.values(dbFiles).flat()) writeFileSync(f, `header of ${f}\n`);
+  const tds = await startTdsServer({
+    databases: [
+      { name: RECOVERY, files: [{ type: 'ROWS', physicalName: dbFiles[RECOVERY][0]!, sizePages: 1 }, { type: 'LOG', physicalName: dbFiles[RECOVERY][1]!, sizePages: 1 }] },
+      { name: COMPLIANCE, files: [{ type: 'ROWS', physicalName: dbFiles[COMPLIANCE][0]!, sizePages: 1 }] },
+      { name: 'master' },
+    ],
+    certificates: [RECOVERY_CERTIFICATE],
+    defaultBackupPath: exchange,
+  });
+  cleanups.push(() => tds.close());
+  const json = topologyJson(tds, { compliance: COMPLIANCE }) as { servers: Record<string, unknown>[] };
+  if (opts.certificatePassword !== false) json.servers[0]!['recoveryCertificatePassword'] = { env: CERT_ENV };
+  const topologyFile = join(root, 'topology.json');
+  writeFileSync(topologyFile, JSON.stringify(json));
+  let n = 0;
+  return {
+    root,
+    data,
+    exchange,
+    tds,
+    topology: parseTopology(json),
+    topologyFile,
+    files: Object.values(dbFiles).flat(),
+    workload() {
+      const timer = setInterval(() => {
+        const held = new Set(tds.suspended().map((s) => s.database));
+        for (const [db, files] of Object.entries(dbFiles)) {
+          if (held.has(db)) continue;
+          for (const f of files) appendFileSync(f, `record ${++n} of ${db}\n`);
+        }
+      }, 2);
+      return () => clearInterval(timer);
+    },
+  };
+}
+
+const read = (f: string) => readFileSync(f, 'utf8');
+
+async function backupWithSql(r: Rig, to: string, extra: Partial<Parameters<typeof backup>[0]> = {}) {
+  const sqlWriter = await createSqlSnapshotWriter({ server: r.topology.servers[0]! });
+  const mbam = buildMbamWriterMetadata(r.topology, 'MBAM-DB1');
+  return { sqlWriter, result: await backup({ to, writers: [sqlWriter], registered: [mbam], select: [mbam.identity.writerId], provider: 'copy', ...extra }) };
+}
+
+describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () => {
+  it('backs up the MBAM databases consistently, with the metadata backup and the certificate', async () => {
+    const r = await rig();
+    // What each file held when SQL Server recorded the backup: no write lands while suspended,
+    // so this is exactly what the backup must hold.
+    const atBackup = new Map<string, string>();
+    r.tds.onStatement = (tag) => {
+      if (tag === 'backup-metadata') for (const f of r.files) atBackup.set(f, read(f));
+    };
+    const stop = r.workload();
+    await new Promise((res) => setTimeout(res, 30));
+    const set = join(r.root, 'set');
+    const { result } = await backupWithSql(r, set);
+    await new Promise((res) => setTimeout(res, 30));
+    stop();
+
+    expect(result.writers.map((w) => [w.name, w.state, w.lastError])).toEqual([
+      ['Microsoft BitLocker Administration and Management Writer', 'STABLE', 0],
+      ['SqlServerWriter', 'STABLE', 0],
+    ]);
+    const tags = r.tds.statements.map((s) => s.tag).filter((t) => ['backup-certificate', 'suspend', 'suspend-status', 'backup-metadata'].includes(t));
+    expect(tags).toEqual(['backup-certificate', 'suspend', 'suspend-status', 'suspend-status', 'backup-metadata']);
+    expect(r.tds.suspended()).toEqual([]);
+    expect(r.tds.backups[0]!.databases.sort()).toEqual([COMPLIANCE, RECOVERY].sort());
+
+    const { manifest, problems } = await verifyBackupSet(set);
+    expect(problems).toEqual([]);
+    for (const f of r.files) {
+      const inSet = manifest.files.find((m) => m.source === f)!;
+      expect(inSet.writerId).toBe(SQL_WRITER_ID);
+      expect(read(join(set, inSet.path)), f).toBe(atBackup.get(f));
+      // the workload went on after the thaw: the live file has moved on
+      expect(read(f).length).toBeGreaterThan(atBackup.get(f)!.length);
+    }
+    const sqlInSet = manifest.writers.find((w) => w.writerId === SQL_WRITER_ID)!;
+    expect(sqlInSet.components.sort()).toEqual([`MBAM-DB1\\${COMPLIANCE}`, `MBAM-DB1\\${RECOVERY}`, 'MBAM-DB1\\master'].sort());
+    expect(manifest.extras.map((e) => e.path).sort()).toEqual(
+      [SET_FILES.metadataBackup, SET_FILES.certificate, SET_FILES.privateKey].map((n) => `writer-files/${sqlInSet.instanceId}/${n}`).sort(),
+    );
+    // nothing is left where SQL Server wrote, and the password is in no file of the set
+    expect(readdirSync(r.exchange)).toEqual([]);
+    for (const e of [...manifest.extras.map((x) => x.path), 'manifest.json', 'BCDocument.xml']) expect(read(join(set, e))).not.toContain(process.env[CERT_ENV]);
+  });
+
+  it('restores in place: databases offline, files back, RESTORE … WITH METADATA_ONLY, REPLACE, certificate re-created', async () => {
+    const r = await rig();
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    const backedUp = new Map(r.files.map((f) => [f, read(f)]));
+    for (const f of r.files) appendFileSync(f, 'written after the backup\n');
+    r.tds.state.certificates = []; // the server lost master's certificate (a new server)
+    const before = r.tds.statements.length;
+
+    const sqlWriter = await createSqlSnapshotWriter({ server: r.topology.servers[0]! });
+    const logs: string[] = [];
+    const result = await restore({ from: set, writers: [sqlWriter], onProgress: (e) => e.type === 'log' && logs.push(e.message) });
+    expect(result.files).toBe(3);
+    for (const f of r.files) expect(read(f)).toBe(backedUp.get(f));
+    const sent = r.tds.statements.slice(before).map((s) => s.tag).filter((t) => ['set-offline', 'restore-headeronly', 'restore-metadata', 'restore-certificate'].includes(t));
+    expect(sent).toEqual(['set-offline', 'set-offline', 'restore-headeronly', 'restore-metadata', 'restore-metadata', 'restore-certificate']);
+    expect(r.tds.restores.map((x) => x.database).sort()).toEqual([COMPLIANCE, RECOVERY].sort());
+    expect(r.tds.state.databases.filter((d) => d.name !== 'master').map((d) => d.state)).toEqual(['ONLINE', 'ONLINE']);
+    expect(r.tds.state.certificates).toEqual([RECOVERY_CERTIFICATE]);
+    expect(readdirSync(r.exchange)).toEqual([]);
+    expect(logs.join('\n')).toMatch(/took .* offline/);
+
+    // A second restore finds the certificate there and leaves it alone.
+    await restore({ from: set, writers: [sqlWriter], onProgress: (e) => e.type === 'log' && logs.push(e.message) });
+    expect(logs.at(-1)).toMatch(/already in master/);
+  });
+
+  it('restore under --to extracts the files and leaves SQL Server alone', async () => {
+    const r = await rig();
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    const before = r.tds.statements.length;
+    const sqlWriter = await createSqlSnapshotWriter({ server: r.topology.servers[0]! });
+    const out = join(r.root, 'out');
+    await restore({ from: set, to: out, writers: [sqlWriter] });
+    expect(r.tds.statements.slice(before).map((s) => s.tag).filter((t) => t.startsWith('restore') || t === 'set-offline')).toEqual([]);
+    for (const f of r.files) expect(existsSync(join(out, f))).toBe(true);
+  });
+
+  it('a failed RESTORE says the databases are left offline and what to do', async () => {
+    const r = await rig();
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    r.tds.faults.killOn = ['restore-metadata'];
+    const sqlWriter = await createSqlSnapshotWriter({ server: r.topology.servers[0]! });
+    const err = await restore({ from: set, writers: [sqlWriter] }).catch((e) => e);
+    expect(err).toBeInstanceOf(VssError);
+    expect(err.message).toMatch(/PostRestore/);
+    expect(String(err.cause?.hint ?? err.hint)).toMatch(/OFFLINE .* restore again/);
+    expect(readdirSync(r.exchange)).toEqual([]);
+  });
+
+  it('without the certificate password the backup stops before anything is frozen, naming the setting', async () => {
+    const r = await rig({ certificatePassword: false });
+    const set = join(r.root, 'set');
+    const err = await backupWithSql(r, set).catch((e) => e);
+    expect(err).toBeInstanceOf(VssError);
+    expect(String(err.hint)).toMatch(/recoveryCertificatePassword/);
+    expect(r.tds.statements.some((s) => s.tag === 'suspend')).toBe(false);
+    expect(existsSync(set)).toBe(false);
+  });
+
+  it('a database already suspended elsewhere fails Freeze (retryable), aborts, and leaves nothing suspended by us', async () => {
+    const r = await rig();
+    r.tds.faults.noAnswer = [];
+    const set = join(r.root, 'set');
+    // Another session's suspension of the Recovery database (error 3081 for ours).
+    const { SnapshotFreeze } = await import('../../src/sql/freeze.js');
+    const other = await SnapshotFreeze.begin(r.topology.servers[0]!, [RECOVERY]);
+    cleanups.push(() => other.abort());
+    const err = await backupWithSql(r, set).catch((e) => e);
+    expect(err).toBeInstanceOf(VssError);
+    expect(err.hresult).toBe(HR.VSS_E_WRITERERROR_RETRYABLE);
+    const sql = err.details.writers.find((w: { name: string }) => w.name === 'SqlServerWriter');
+    expect(sql).toMatchObject({ state: 'FAILED_AT_FREEZE', lastError: HR.VSS_E_WRITERERROR_RETRYABLE });
+    expect(r.tds.suspended()).toEqual([{ database: RECOVERY, spid: other.spid }]);
+    expect(existsSync(set)).toBe(false);
+  });
+
+  it('a database file that is not on this machine stops the backup at PrepareForBackup', async () => {
+    const r = await rig();
+    r.tds.state.databases[1]!.files = [{ type: 'ROWS', physicalName: '/nonexistent/elsewhere/MBAMCompliance.mdf', sizePages: 1 }];
+    const err = await backupWithSql(r, join(r.root, 'set')).catch((e) => e);
+    expect(err.message).toMatch(/not on this machine/);
+    expect(err.details.writers.find((w: { name: string }) => w.name === 'SqlServerWriter').state).toBe('FAILED_AT_PREPARE_BACKUP');
+  });
+
+  it('the MBAM writer without the SQL Server writer fails before freezing, saying to pass the topology', async () => {
+    const r = await rig();
+    const mbam = buildMbamWriterMetadata(r.topology, 'MBAM-DB1');
+    const err = await backup({ to: join(r.root, 'set'), registered: [mbam], provider: 'copy' }).catch((e) => e);
+    expect(err.message).toMatch(/depends on writer \{a65faa63-5ea8-4ebc-9dbd-a0c4db26912a\}/);
+    expect(err.hint).toMatch(/--topology/);
+    expect(r.tds.statements.some((s) => s.tag === 'suspend')).toBe(false);
+  });
+
+  it('the CLI: install, backup --topology, verify, restore in place', async () => {
+    const r = await rig();
+    const state = join(r.root, 'state');
+    const common = ['--state-dir', state];
+    const env = { [PASSWORD_ENV]: SQL_PASSWORD, [CERT_ENV]: process.env[CERT_ENV] };
+    const inst = await runCliAsync(['install', '--topology', r.topologyFile, '--server', 'MBAM-DB1', ...common], env);
+    expect(inst.code, inst.stderr).toBe(0);
+    const set = join(r.root, 'set');
+    const b = await runCliAsync(['backup', '--to', set, '--topology', r.topologyFile, '--server', 'MBAM-DB1', '--provider', 'copy', '--json', ...common], env);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.json()).toMatchObject({ ok: true, files: 3 });
+    expect(b.stderr).toContain('"type":"log"');
+    expect((await runCliAsync(['verify', set], env)).code).toBe(0);
+    const backedUp = new Map(r.files.map((f) => [f, read(f)]));
+    for (const f of r.files) appendFileSync(f, 'later\n');
+    const res = await runCliAsync(['restore', '--from', set, '--topology', r.topologyFile, '--server', 'MBAM-DB1', '--json', ...common], env);
+    expect(res.code, res.stderr).toBe(0);
+    for (const f of r.files) expect(read(f)).toBe(backedUp.get(f));
+    expect(r.tds.restores).toHaveLength(2);
+    const noTopology = await runCliAsync(['restore', '--from', set, ...common], env);
+    expect(noTopology.code).toBe(2);
+    expect(noTopology.stderr).toMatch(/--topology FILE/);
+    // without the topology, the dependency cannot be met: a precondition (exit 3) that says why
+    const noSql = await runCliAsync(['backup', '--to', join(r.root, 'set2'), '--provider', 'copy', ...common], env);
+    expect(noSql.code).toBe(3);
+    expect(noSql.stderr).toMatch(/--topology/);
+    expect((await runCliAsync(['backup', '--to', join(r.root, 'set3'), '--server', 'MBAM-DB1', ...common], env)).code).toBe(2);
+  });
+});
+
+describe('SQL Server writer on a btrfs snapshot', () => {
+  let loop: LoopFs | undefined;
+  afterEach(() => {
+    loop?.cleanup();
+    loop = undefined;
+  });
+  itRequires(loopPrereq('btrfs'), 'the databases are suspended only around the snapshot; the set holds what SQL Server recorded', async () => {
+    loop = makeLoopFs('btrfs');
+    const r = await rig({ dataDir: join(loop.mountPoint, 'mssql', 'data') });
+    const atBackup = new Map<string, string>();
+    r.tds.onStatement = (tag) => {
+      if (tag === 'backup-metadata') for (const f of r.files) atBackup.set(f, read(f));
+    };
+    const stop = r.workload();
+    await new Promise((res) => setTimeout(res, 30));
+    const set = join(r.root, 'set');
+    const { result } = await backupWithSql(r, set, { provider: 'btrfs' });
+    stop();
+    expect(result.volumes.map((v) => v.provider)).toEqual(['btrfs']);
+    const { manifest, problems } = await verifyBackupSet(set);
+    expect(problems).toEqual([]);
+    for (const f of r.files) expect(read(join(set, manifest.files.find((m) => m.source === f)!.path))).toBe(atBackup.get(f));
+    // the read-only snapshot is gone
+    expect(readdirSync(loop.mountPoint).filter((n) => n.startsWith('.mbam-vss-snapshot'))).toEqual([]);
+  });
+});
