@@ -32,7 +32,8 @@ export function nativeCapabilities(): NativeCapabilities {
   return loadNative().capabilities();
 }
 export * from './sql/index.js';
-export { backup, copyAndHash, type BackupOptions, type BackupResult, type ProgressEvent, type WriterOutcome } from './requester/backup.js';
+export { copyAndHash } from './requester/copy.js';
+export { backup, type BackupOptions, type BackupResult, type ProgressEvent, type WriterOutcome } from './requester/backup.js';
 export { restore, type RestoreOptions, type RestoreResult } from './requester/restore.js';
 export { verifyBackupSet, readManifest, type Manifest, type ManifestFile, type VerifyProblem } from './requester/backup-set.js';
 export type { InProcessWriter, WriterHandlers, WriterEventContext, WriterEvent } from './requester/writer.js';

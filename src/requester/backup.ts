@@ -9,7 +9,7 @@
  * default): a handler that does not answer in time leaves its writer FAILED_AT_<event> with
  * VSS_E_WRITERERROR_TIMEOUT, and the backup goes on to abort and thaw.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
@@ -19,12 +19,12 @@ import { isGuid, parseGuid, type Guid } from '../vss/guid.js';
 import { HR, hresultInfo } from '../vss/hresult.js';
 import { writeBackupComponents } from '../vss/backup-components.js';
 import { componentKey, writeWriterMetadata, type FileDescriptor, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
-import { loadNative } from '../platform/native.js';
 import { fsyncDir } from '../platform/state.js';
 import { recordBackup } from '../mbam/history.js';
 import { SQL_WRITER_ID } from '../mbam/writer.js';
 import { TOOL_VERSION } from '../version.js';
 import { MANIFEST, MANIFEST_FORMAT, sha256File, type Manifest, type ManifestFile } from './backup-set.js';
+import { copyAndHash } from './copy.js';
 import {
   createBtrfsSnapshots, createExternalSnapshots, planVolume, releaseBtrfsSnapshots, releaseExternalSnapshots,
   type ExternalSnapshotOptions, type ProviderChoice, type Volume,
@@ -324,64 +324,6 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
 
 function outcomes(ps: Participant[]): WriterOutcome[] {
   return ps.map((p) => ({ writerId: p.metadata.identity.writerId, instanceId: p.metadata.identity.instanceId, name: p.metadata.identity.friendlyName, state: p.state, lastError: p.lastError }));
-}
-
-interface NativeCopy {
-  reflink(src: number, dst: number): boolean;
-  startWriteback(fd: number, offset: number, length: number): void;
-}
-
-const BUFFER = 8 << 20;
-
-/**
- * Copies one file into the set and hashes it in one pass over the source, in constant memory:
- * three rotating 8 MiB buffers, so that reading chunk n+1, hashing chunk n and writing chunk n
- * overlap (the reads and writes run on the pool threads, the hash on this one). Where the two
- * filesystems can share extents (FICLONE), the data is cloned instead and only read to hash.
- */
-export async function copyAndHash(src: string, dst: string, onBytes: (n: number) => void): Promise<{ size: number; sha256: string }> {
-  const native = loadNative() as unknown as NativeCopy;
-  const h = createHash('sha256');
-  const inF = await fs.promises.open(src, 'r');
-  const outF = await fs.promises.open(dst, 'wx', 0o600);
-  try {
-    const size = (await inF.stat()).size;
-    const cloned = size > 0 && native.reflink(inF.fd, outF.fd);
-    const bufs = [Buffer.allocUnsafe(BUFFER), Buffer.allocUnsafe(BUFFER), Buffer.allocUnsafe(BUFFER)];
-    const writes: (Promise<unknown> | undefined)[] = [undefined, undefined, undefined];
-    let pos = 0;
-    let i = 0;
-    let reading = inF.read(bufs[0]!, 0, BUFFER, 0);
-    for (;;) {
-      const { bytesRead } = await reading;
-      if (bytesRead === 0) break;
-      const cur = bufs[i % 3]!;
-      const next = (i + 1) % 3;
-      // The buffer the next read fills must have finished being written.
-      await writes[next];
-      writes[next] = undefined;
-      reading = inF.read(bufs[next]!, 0, BUFFER, pos + bytesRead);
-      // The write goes out before the hash: both only read the buffer, so they overlap.
-      if (!cloned) {
-        const at = pos;
-        writes[i % 3] = outF.write(cur, 0, bytesRead, at).then(() => {
-          // Flush as we go instead of all at the final fsync (dirty pages would otherwise wait).
-          native.startWriteback(outF.fd, at, bytesRead);
-        });
-      }
-      h.update(cur.subarray(0, bytesRead));
-      pos += bytesRead;
-      onBytes(bytesRead);
-      i++;
-    }
-    await Promise.all(writes);
-    if (pos !== size) throw new VssError(HR.E_FAIL, { message: `${src} changed size while being copied (${size} → ${pos} bytes): the source is not a stable snapshot` });
-    await outF.sync();
-    return { size, sha256: h.digest('hex') };
-  } finally {
-    await inF.close();
-    await outF.close();
-  }
 }
 
 async function copyFiles(

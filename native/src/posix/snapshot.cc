@@ -10,6 +10,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -140,6 +141,27 @@ Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// alignedBuffer(size) -> a Buffer whose memory starts on a 4096-byte boundary, as O_DIRECT reads
+// and writes require of the user buffer (V8's and malloc's large blocks are not page aligned).
+Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "alignedBuffer(size)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int64_t size = info[0].As<Napi::Number>().Int64Value();
+  if (size <= 0 || size > (int64_t{1} << 30) || size % 4096 != 0) {
+    Napi::RangeError::New(env, "alignedBuffer: size must be a positive multiple of 4096, at most 1 GiB").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  void* p = nullptr;
+  if (posix_memalign(&p, 4096, static_cast<size_t>(size)) != 0) {
+    ErrnoError(env, ENOMEM, "posix_memalign", "").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(p), static_cast<size_t>(size), [](Napi::Env, uint8_t* data) { free(data); });
+}
+
 }  // namespace
 
 void RegisterSnapshot(Napi::Env env, Napi::Object exports) {
@@ -148,6 +170,7 @@ void RegisterSnapshot(Napi::Env env, Napi::Object exports) {
   exports.Set("fsType", Napi::Function::New(env, FsType, "fsType"));
   exports.Set("reflink", Napi::Function::New(env, Reflink, "reflink"));
   exports.Set("startWriteback", Napi::Function::New(env, StartWriteback, "startWriteback"));
+  exports.Set("alignedBuffer", Napi::Function::New(env, AlignedBuffer, "alignedBuffer"));
 }
 
 }  // namespace mbam
