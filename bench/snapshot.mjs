@@ -62,7 +62,7 @@ try {
     }));
     const runRaw = async () => raw.push(await withProbe(fs.mnt, async () => sh(`fsfreeze -f ${fs.mnt}; MBAM_VSS_FROZEN_DEVICES=${fs.dev} sh -c '${snapCmd}'; fsfreeze -u ${fs.mnt}`)));
     // Alternate which goes first, so that neither always meets the other's leftovers.
-    for (let i = 0; i < 9; i++) {
+    for (let i = 0; i < 15; i++) {
       if (i % 2) { await runRaw(); await runOurs(); } else { await runOurs(); await runRaw(); }
     }
     fs.cleanup();

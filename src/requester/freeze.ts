@@ -19,15 +19,28 @@ export interface ThawReport {
   heldMs: number;
 }
 
-/** A command the watchdog runs inside the frozen window (argv[0] absolute), output to a file. */
+/** A shell command the watchdog runs inside the frozen window, its output to a file. */
 export interface FrozenCommand {
-  argv: string[];
+  /** Run by /bin/sh, as `sh -c` would. */
+  script: string;
   env: string[];
   output: string;
 }
 
+/**
+ * The watchdog starts the command before freezing and opens a gate (one byte on descriptor 3)
+ * right after FIFREEZE, so that process start-up is not part of the blocked-writes window. The
+ * shell waits at the gate, then runs the script as `sh -c` would (no positional parameters); a
+ * gate closed without a byte means the freeze failed, and the script does not run.
+ */
+const GATED = 'IFS= read -r _ <&3 || exit 125; exec 3<&-; __mbam_vss_script=$1; shift; eval "$__mbam_vss_script"';
+
+function gatedArgv(script: string): string[] {
+  return ['/bin/sh', '-c', GATED, 'sh', script];
+}
+
 interface FreezeAddon {
-  freezeBegin(mountPoints: string[], deadlineMs: number, command?: FrozenCommand): Promise<{ handle: number; pid: number }>;
+  freezeBegin(mountPoints: string[], deadlineMs: number, command?: { argv: string[]; env: string[]; output: string }): Promise<{ handle: number; pid: number }>;
   freezeEnd(handle: number, request?: boolean): Promise<ThawReport>;
 }
 
@@ -66,7 +79,8 @@ export class FrozenFilesystems {
     }
     const native = loadNative() as unknown as FreezeAddon;
     try {
-      const { handle, pid } = await native.freezeBegin(mountPoints, opts.deadlineMs, opts.command);
+      const command = opts.command ? { argv: gatedArgv(opts.command.script), env: opts.command.env, output: opts.command.output } : undefined;
+      const { handle, pid } = await native.freezeBegin(mountPoints, opts.deadlineMs, command);
       return new FrozenFilesystems(mountPoints, handle, pid, Date.now());
     } catch (e) {
       throw nativeError(e, `freeze ${mountPoints.join(', ')}`);

@@ -141,7 +141,7 @@ export async function createExternalSnapshots(volumes: Volume[], o: ExternalSnap
   const frozen = await FrozenFilesystems.freeze(mountPoints, {
     deadlineMs: o.writeHoldMs,
     protect: o.protect,
-    command: { argv: ['/bin/sh', '-c', o.command], env, output },
+    command: { script: o.command, env, output },
     ...(o.force ? { force: true } : {}),
   });
   o.onFrozen?.(frozen);

@@ -4,10 +4,11 @@
  * hypervisor snapshots a guest disk, and mounts the copy read-only where the requester reads it.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/requester/backup.js';
+import { FrozenFilesystems } from '../../src/requester/freeze.js';
 import { verifyBackupSet } from '../../src/requester/backup-set.js';
 import { restore } from '../../src/requester/restore.js';
 import type { InProcessWriter } from '../../src/requester/writer.js';
@@ -186,4 +187,32 @@ describe('the freeze always ends', () => {
     expect(err.message).toMatch(/refusing to freeze .* would block mbam-vss itself/);
     expect(writable(fs.mountPoint, 2000)).toBe(true);
   }, 60_000);
+});
+
+describe('the snapshot command waits at the gate', () => {
+  itRequires(loopPrereq('ext4'), 'it runs only once the filesystem is frozen, as `sh -c` would run it', async () => {
+    const fs = loop('ext4');
+    const dir = tempDir();
+    const report = join(dir, 'report');
+    // A second FIFREEZE of a frozen filesystem fails with EBUSY: proof that the freeze is in place
+    // (a test write would block, unkillably, until the thaw).
+    const script = `echo "args=$# fd3=$([ -e /proc/self/fd/3 ] && echo open || echo closed) set=$MBAM_TEST_VALUE" > ${report}; ` +
+      `if fsfreeze -f ${fs.mountPoint} 2>/dev/null; then fsfreeze -u ${fs.mountPoint}; echo not-frozen >> ${report}; else echo frozen >> ${report}; fi`;
+    const frozen = await FrozenFilesystems.freeze([fs.mountPoint], { deadlineMs: 10_000, command: { script, env: ['MBAM_TEST_VALUE=v1'], output: join(dir, 'out.log') } });
+    const r = await frozen.waitForThaw();
+    expect(r).toMatchObject({ reason: 'command-done', commandStatus: 0, thawErrors: 0 });
+    expect(readFileSync(report, 'utf8')).toBe('args=0 fd3=closed set=v1\nfrozen\n');
+    expect(writable(fs.mountPoint, 2000)).toBe(true);
+  }, 60_000);
+
+  it('it never runs when the freeze fails', async () => {
+    const dir = tempDir();
+    const marker = join(dir, 'ran');
+    // tmpfs cannot be frozen (and without root nothing can): FIFREEZE fails either way.
+    const err = await FrozenFilesystems.freeze(['/dev/shm'], { deadlineMs: 5000, command: { script: `touch ${marker}`, env: [], output: join(dir, 'out.log') } }).catch((e) => e);
+    expect(err).toBeInstanceOf(VssError);
+    expect(err.message).toMatch(/FIFREEZE/);
+    await sleep(200);
+    expect(existsSync(marker)).toBe(false);
+  });
 });

@@ -10,6 +10,11 @@
 //
 // The child runs in a copy of a multi-threaded process, so it calls only async-signal-safe system
 // calls on memory prepared before fork(): no malloc, no locks, no C++ runtime.
+//
+// A snapshot command is started before the freeze, not inside it: process creation and the
+// shell's start-up would otherwise lengthen the window in which writes are blocked. It waits on a
+// gate (a pipe at its descriptor 3) and the watchdog opens the gate with one byte right after
+// FIFREEZE; if the freeze fails, the gate closes without a byte and the command must not act.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -50,6 +55,7 @@ struct ThawReport {    // child -> owner, after thawing
 // The snapshot command, prepared before fork() (posix_spawn's structures allocate memory).
 struct Command {
   bool present = false;
+  int gate[2] = {-1, -1};  // the command reads [0] as its descriptor 3; the watchdog writes [1]
   std::vector<std::string> argvStore, envStore;
   std::vector<char*> argv, envp;
   posix_spawn_file_actions_t actions;
@@ -112,6 +118,16 @@ ThawReport ThawAll(const int* fds, int count, int32_t reason) {
   sigaction(SIGHUP, &ign, nullptr);
   sigaction(SIGPIPE, &ign, nullptr);
 
+  // The snapshot command runs right here, and the thaw follows its exit at once: no round trip
+  // through the owner stands between FIFREEZE, the snapshot and FITHAW.
+  pid_t command = -1;
+  int pidfd = -1;
+  if (cmd->present) {
+    if (posix_spawn(&command, cmd->argv[0], &cmd->actions, &cmd->attr, cmd->argv.data(), cmd->envp.data()) != 0) command = -1;
+    if (command > 0) pidfd = static_cast<int>(syscall(SYS_pidfd_open, command, 0));
+    close(cmd->gate[0]);
+  }
+
   const int64_t started = NowMs();
   FreezeReport fr{0, -1, 0};
   for (int i = 0; i < count; i++) {
@@ -124,24 +140,32 @@ ThawReport ThawAll(const int* fds, int count, int32_t reason) {
   }
   if (fr.failedIndex >= 0) {
     ThawAll(fds, fr.frozen, kFreezeFailed);
+    if (command > 0) {
+      // The gate closes without a byte: the command must not snapshot a filesystem that is not frozen.
+      close(cmd->gate[1]);
+      kill(-command, SIGKILL);
+      waitpid(command, nullptr, 0);
+    }
     WriteAll(status, &fr, sizeof fr);
     _exit(1);
   }
   const int64_t deadline = started + deadlineMs;
-
-  // With a snapshot command, run it right here, inside the frozen window, and thaw the moment it
-  // exits: no round trip through the owner stands between FIFREEZE, the snapshot and FITHAW.
-  pid_t command = -1;
-  int pidfd = -1;
   if (cmd->present) {
-    if (posix_spawn(&command, cmd->argv[0], &cmd->actions, &cmd->attr, cmd->argv.data(), cmd->envp.data()) != 0) command = -1;
-    if (command > 0) pidfd = static_cast<int>(syscall(SYS_pidfd_open, command, 0));
+    const char go = '\n';
+    (void)WriteAll(cmd->gate[1], &go, 1);
+    close(cmd->gate[1]);
   }
   WriteAll(status, &fr, sizeof fr);
 
   int32_t reason = kDeadline;
   int commandStatus = -1;
-  for (;;) {
+  // A command that could not start has failed: thaw at once rather than at the deadline.
+  const bool startFailed = cmd->present && command <= 0;
+  if (startFailed) {
+    reason = kCommandDone;
+    commandStatus = 127;
+  }
+  while (!startFailed) {
     const int64_t left = deadline - NowMs();
     if (left <= 0) break;
     struct pollfd p[2] = {{control, POLLIN, 0}, {pidfd, POLLIN, 0}};
@@ -204,6 +228,13 @@ void CloseAll(Guard* g) {
   g->control = g->status = -1;
 }
 
+void CloseGate(Command* cmd) {
+  for (int& fd : cmd->gate) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+}
+
 class BeginWorker : public Napi::AsyncWorker {
  public:
   BeginWorker(Napi::Env env, std::vector<std::string> paths, int64_t deadlineMs, Command* cmd)
@@ -216,6 +247,7 @@ class BeginWorker : public Napi::AsyncWorker {
       posix_spawn_file_actions_destroy(&cmd_->actions);
       posix_spawnattr_destroy(&cmd_->attr);
     }
+    CloseGate(cmd_);
     delete cmd_;
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
@@ -248,6 +280,8 @@ class BeginWorker : public Napi::AsyncWorker {
     }
     close(control[0]);
     close(status[1]);
+    // Only the watchdog and the command may hold the gate, or its end-of-file would never come.
+    CloseGate(cmd_);
     g->pid = pid;
     g->control = control[1];
     g->status = status[0];
@@ -357,7 +391,8 @@ Napi::Value FreezeBegin(const Napi::CallbackInfo& info) {
   }
   auto* cmd = new Command();
   if (info.Length() > 2 && info[2].IsObject()) {
-    // { argv: string[], env: string[], output: string }: argv[0] is an absolute path.
+    // { argv: string[], env: string[], output: string }: argv[0] is an absolute path, and the
+    // program waits for a byte on its descriptor 3 before it acts (see the gate, above).
     Napi::Object c = info[2].As<Napi::Object>();
     Napi::Array argv = c.Get("argv").As<Napi::Array>();
     Napi::Array envv = c.Get("env").As<Napi::Array>();
@@ -368,7 +403,21 @@ Napi::Value FreezeBegin(const Napi::CallbackInfo& info) {
     for (auto& e : cmd->envStore) cmd->envp.push_back(&e[0]);
     cmd->envp.push_back(nullptr);
     const std::string output = c.Get("output").As<Napi::String>().Utf8Value();
+    if (pipe2(cmd->gate, O_CLOEXEC) != 0) {
+      const int err = errno;
+      delete cmd;
+      ErrnoError(env, err, "pipe2", "").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    // Above the standard descriptors, so that the dup2 to 3 below always makes a new descriptor
+    // (a dup2 onto itself would keep close-on-exec).
+    const int high = fcntl(cmd->gate[0], F_DUPFD_CLOEXEC, 10);
+    if (high >= 0) {
+      close(cmd->gate[0]);
+      cmd->gate[0] = high;
+    }
     posix_spawn_file_actions_init(&cmd->actions);
+    posix_spawn_file_actions_adddup2(&cmd->actions, cmd->gate[0], 3);
     posix_spawn_file_actions_addopen(&cmd->actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&cmd->actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_adddup2(&cmd->actions, 1, 2);
