@@ -10,8 +10,20 @@
  *   (create the database first), then npm test.
  *
  * Without the variable the suite reports itself skipped, in CI too (no SQL Server can run there).
+ * The SQL Server writer's backup-and-restore round trip runs when the database's files are on this
+ * machine (SQL Server on this host, or a container whose data directory is bind-mounted at the
+ * same path); it takes the test database offline and restores it, so point it at a scratch
+ * database. With a Recovery database, the entry needs "recoveryCertificatePassword" and the
+ * certificate in master.
  */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SQL_WRITER_ID } from '../../src/mbam/writer.js';
+import { backup } from '../../src/requester/backup.js';
+import { restore } from '../../src/requester/restore.js';
+import { createSqlSnapshotWriter } from '../../src/sql/writer.js';
 import { parseTopology } from '../../src/mbam/topology.js';
 import { SnapshotFreeze } from '../../src/sql/freeze.js';
 import { sqlPreflight } from '../../src/sql/preflight.js';
@@ -42,5 +54,20 @@ describe.skipIf(!live)(`live SQL Server suite${live ? '' : ' [skipped: set MBAM_
     const f = await SnapshotFreeze.begin(live!, [db], { deadlineMs: 30_000 });
     await f.backupMetadata(process.env['MBAM_VSS_TEST_SQL_BACKUP_PATH'] ?? `/var/opt/mssql/data/mbam-vss-live-${Date.now()}.bkm`);
     expect(f.state).toBe('backed-up');
+  });
+
+  it('backs up and restores in place through the SQL Server writer (files on this machine)', async () => {
+    const writer = await createSqlSnapshotWriter({ server: live!, ...(process.env['MBAM_VSS_TEST_SQL_EXCHANGE_DIR'] ? { exchangeDir: process.env['MBAM_VSS_TEST_SQL_EXCHANGE_DIR'] } : {}) });
+    const files = writer.metadata.components.flatMap((c) => c.files.map((f) => join(f.path, f.filespec)));
+    if (files.length === 0 || !files.every((f) => existsSync(f))) return; // SQL Server's files are elsewhere
+    const set = join(mkdtempSync(join(tmpdir(), 'mbam-live-')), 'set');
+    const r = await backup({ to: set, writers: [writer], select: [SQL_WRITER_ID], provider: 'copy' });
+    expect(r.writers[0]).toMatchObject({ state: 'STABLE', lastError: 0 });
+    const back = await restore({ from: set, writers: [writer] });
+    expect(back.files).toBe(files.length);
+    const c = await SqlServerConnection.open(live!);
+    const states = await c.query<{ state: string }>('live-state', 'SELECT state_desc AS state FROM sys.databases WHERE name = @db', { db: writer.metadata.components[0]!.componentName });
+    await c.close();
+    expect(states[0]?.state).toBe('ONLINE');
   });
 });
