@@ -306,13 +306,26 @@ export class SqlSnapshotWriter implements InProcessWriter {
   }
 }
 
-/** A file SQL Server wrote, into the backup set: private to us, durable, gone from the exchange directory. */
+/**
+ * A file SQL Server wrote, into the backup set: private to us, durable, gone from the exchange
+ * directory. Another account may write there too, so a symbolic link in its place is refused
+ * rather than followed (these files are small: a metadata backup, a certificate).
+ */
 function moveOut(from: string, to: string): void {
-  fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
-  fs.chmodSync(to, 0o600);
-  const fd = fs.openSync(to, 'r');
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
+  const inFd = fs.openSync(from, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(inFd);
+  } finally {
+    fs.closeSync(inFd);
+  }
+  const outFd = fs.openSync(to, 'wx', 0o600);
+  try {
+    fs.writeFileSync(outFd, data);
+    fs.fsyncSync(outFd);
+  } finally {
+    fs.closeSync(outFd);
+  }
   fs.rmSync(from, { force: true });
 }
 

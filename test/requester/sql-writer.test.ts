@@ -6,7 +6,7 @@
  * The "SQL Server" is the TDS test server; its database files are real files, written by a
  * workload that, like SQL Server, never writes a suspended database.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildMbamWriterMetadata, SQL_WRITER_ID } from '../../src/mbam/writer.js';
@@ -195,6 +195,27 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     expect(err).toBeInstanceOf(VssError);
     expect(err.message).toMatch(/PostRestore/);
     expect(String(err.cause?.hint ?? err.hint)).toMatch(/OFFLINE .* restore again/);
+    expect(readdirSync(r.exchange)).toEqual([]);
+  });
+
+  it('a symbolic link swapped in for the metadata backup in the exchange directory is refused, not followed', async () => {
+    const r = await rig();
+    const secret = join(r.root, 'not-for-the-backup');
+    writeFileSync(secret, 'private');
+    r.tds.onStatement = (tag) => {
+      if (tag !== 'backup-metadata') return;
+      // Right after SQL Server has written the file, before mbam-vss reads it.
+      setImmediate(() => {
+        const bkm = readdirSync(r.exchange).find((n) => n.endsWith('.bkm'))!;
+        rmSync(join(r.exchange, bkm));
+        symlinkSync(secret, join(r.exchange, bkm));
+      });
+    };
+    const set = join(r.root, 'set');
+    const err = await backupWithSql(r, set).catch((e) => e);
+    expect(err).toBeInstanceOf(VssError);
+    expect(err.message).toMatch(/ELOOP|symbolic link/);
+    expect(existsSync(set)).toBe(false);
     expect(readdirSync(r.exchange)).toEqual([]);
   });
 
