@@ -34,7 +34,7 @@ export function nativeCapabilities(): NativeCapabilities {
 export * from './sql/index.js';
 export { copyAndHash } from './requester/copy.js';
 export { backup, type BackupOptions, type BackupResult, type ProgressEvent, type WriterOutcome } from './requester/backup.js';
-export { restore, type RestoreOptions, type RestoreResult } from './requester/restore.js';
+export { restore, type RestoreOptions, type RestoreProgressEvent, type RestoreResult } from './requester/restore.js';
 export { verifyBackupSet, readManifest, type Manifest, type ManifestFile, type VerifyProblem } from './requester/backup-set.js';
 export type { InProcessWriter, WriterHandlers, WriterEventContext, WriterEvent } from './requester/writer.js';
 export { FrozenFilesystems } from './requester/freeze.js';
