@@ -7,6 +7,7 @@
  * workload that, like SQL Server, never writes a suspended database.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildMbamWriterMetadata, SQL_WRITER_ID } from '../../src/mbam/writer.js';
@@ -18,6 +19,7 @@ import { createSqlSnapshotWriter, SET_FILES } from '../../src/sql/writer.js';
 import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
 import { runCliAsync } from '../support/cli.js';
+import { CLI } from '../support/paths.js';
 import { loopPrereq, makeLoopFs, type LoopFs } from '../support/loop.js';
 import { itRequires } from '../support/prereq.js';
 import { PASSWORD_ENV, SQL_PASSWORD, topologyJson } from '../support/sql.js';
@@ -291,6 +293,30 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     expect(noSql.stderr).toMatch(/--topology/);
     expect((await runCliAsync(['backup', '--to', join(r.root, 'set3'), '--server', 'MBAM-DB1', ...common], env)).code).toBe(2);
   });
+});
+
+describe('SQL Server writer: the suspension never outlives the requester', () => {
+  it('a requester killed with SIGKILL while the databases are suspended leaves them thawed at once', async () => {
+    const r = await rig();
+    // The metadata backup never answers: the requester sits at Thaw with the databases suspended.
+    r.tds.faults.noAnswer = ['backup-metadata'];
+    const state = join(r.root, 'state');
+    const child = spawn(process.execPath, [CLI, 'backup', '--to', join(r.root, 'set'), '--topology', r.topologyFile, '--server', 'MBAM-DB1', '--provider', 'copy', '--state-dir', state, '--json'], {
+      env: { ...process.env, [PASSWORD_ENV]: SQL_PASSWORD, [CERT_ENV]: process.env[CERT_ENV] },
+      stdio: 'ignore',
+    });
+    cleanups.push(() => child.kill('SIGKILL'));
+    const until = Date.now() + 20_000;
+    while (!r.tds.statements.some((s) => s.tag === 'backup-metadata') && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
+    expect(r.tds.suspended().map((x) => x.database).sort()).toEqual([COMPLIANCE, RECOVERY].sort());
+    const killedAt = Date.now();
+    child.kill('SIGKILL');
+    while (r.tds.suspended().length && Date.now() - killedAt < 5000) await new Promise((res) => setTimeout(res, 5));
+    // Closing the suspending session is what thaws; the kernel closes it with the process.
+    expect(r.tds.suspended()).toEqual([]);
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    expect(existsSync(join(r.root, 'set'))).toBe(false);
+  }, 30_000);
 });
 
 describe('SQL Server writer on a btrfs snapshot', () => {
