@@ -5,7 +5,7 @@
  * land outside the target, and any symlink on the way, is refused.
  */
 import * as fs from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, join, normalize, relative, sep } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { componentKey, type WriterMetadata } from '../vss/writer-metadata.js';
@@ -36,8 +36,11 @@ export interface RestoreResult {
   target: string;
 }
 
-/** Refuses when any existing component between `root` and `dest` is a symlink (or not a directory). */
-function ensureDirectoryNoSymlinks(root: string, dest: string): void {
+/**
+ * Refuses when any existing component between `root` and `dest` is a symlink (or not a
+ * directory); with `create`, makes the missing ones.
+ */
+function ensureDirectoryNoSymlinks(root: string, dest: string, create: boolean): void {
   const rel = relative(root, dirname(dest));
   let p = root;
   for (const part of rel ? rel.split(sep) : []) {
@@ -46,6 +49,7 @@ function ensureDirectoryNoSymlinks(root: string, dest: string): void {
     try {
       st = fs.lstatSync(p);
     } catch {
+      if (!create) return; // nothing below a missing directory exists yet
       fs.mkdirSync(p, { mode: 0o755 });
       continue;
     }
@@ -53,6 +57,19 @@ function ensureDirectoryNoSymlinks(root: string, dest: string): void {
       throw new VssError(HR.E_ACCESSDENIED, { message: `restore: ${p} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to write through it`, category: 'input' });
     }
   }
+}
+
+/** `path` with the links in its existing part resolved; the part that does not exist yet kept as it is. */
+function resolveExisting(path: string): string {
+  let existing = path;
+  const rest: string[] = [];
+  while (!fs.existsSync(existing)) {
+    rest.unshift(basename(existing));
+    const up = dirname(existing);
+    if (up === existing) break;
+    existing = up;
+  }
+  return join(fs.realpathSync(existing), ...rest);
 }
 
 function declaredRoots(md: WriterMetadata, component: string): string[] {
@@ -71,26 +88,25 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
   const target = o.to ? fs.realpathSync(o.to) : '/';
   const plan = manifest.files.map((f) => {
     const src = insideSet(o.from, f.path);
-    let dest: string;
-    if (o.to) dest = insideTarget(target, f.source);
-    else {
-      // In place: only where a writer known here declares the location (not the set's copy of it).
-      const local = o.writers?.find((w) => w.metadata.identity.writerId === f.writerId)?.metadata ?? o.registered?.find((m) => m.identity.writerId === f.writerId);
-      const roots = local ? declaredRoots(local, f.component) : [];
-      const ok = roots.some((r) => f.source.startsWith(r.endsWith('/') ? r : r + '/'));
-      if (!ok) {
-        throw new VssError(HR.E_ACCESSDENIED, {
-          message: `restore: ${f.source} is not a location that a writer on this machine declares for ${f.component}; restore it with --to DIR`,
-          category: 'input',
-          ...(f.writerId === SQL_WRITER_ID && !local
-            ? { hint: 'Pass the topology (--topology FILE) so that the SQL Server writer restores its databases in place.' }
-            : {}),
-        });
-      }
-      insideTarget('/', f.source);
-      dest = f.source;
+    if (o.to) return { f, src, dest: insideTarget(target, f.source), base: target };
+    insideTarget('/', f.source); // a normalised absolute path, or refused
+    // In place: only where a writer known here declares the location (not the set's copy of it).
+    const local = o.writers?.find((w) => w.metadata.identity.writerId === f.writerId)?.metadata ?? o.registered?.find((m) => m.identity.writerId === f.writerId);
+    const root = (local ? declaredRoots(local, f.component) : []).map((r) => normalize(r)).find((r) => f.source.startsWith(r.endsWith('/') ? r : r + '/'));
+    if (!root) {
+      throw new VssError(HR.E_ACCESSDENIED, {
+        message: `restore: ${f.source} is not a location that a writer on this machine declares for ${f.component}; restore it with --to DIR`,
+        category: 'input',
+        ...(f.writerId === SQL_WRITER_ID && !local
+          ? { hint: 'Pass the topology (--topology FILE) so that the SQL Server writer restores its databases in place.' }
+          : {}),
+      });
     }
-    return { f, src, dest };
+    // The declared directory is this machine's writer's word, so links on the way to it are
+    // followed (a data directory moved to another disk, /var/run); below it only the set's path
+    // counts, and no link is followed.
+    const base = resolveExisting(root);
+    return { f, src, dest: join(base, relative(root, f.source)), base };
   });
 
   // Writers that took part in the backup get PreRestore/PostRestore, with the components the set
@@ -119,11 +135,15 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
     }
   };
 
+  // Every destination is checked before anything is written, so a refusal leaves nothing half
+  // restored; each is checked again as it is written, in case the tree changed meanwhile.
+  for (const { dest, base } of plan) if (fs.existsSync(base)) ensureDirectoryNoSymlinks(base, dest, false);
   await event('PreRestore');
   const total = plan.reduce((a, x) => a + x.f.size, 0);
   let done = 0;
-  for (const { f, src, dest } of plan) {
-    ensureDirectoryNoSymlinks(o.to ? target : '/', dest);
+  for (const { f, src, dest, base } of plan) {
+    fs.mkdirSync(base, { recursive: true });
+    ensureDirectoryNoSymlinks(base, dest, true);
     const tmp = `${dest}.mbam-vss-restore-${process.pid}`;
     fs.copyFileSync(src, tmp, fs.constants.COPYFILE_FICLONE);
     fs.chmodSync(tmp, f.mode & 0o7777);

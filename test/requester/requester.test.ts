@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTopology } from '../../src/mbam/topology.js';
@@ -122,6 +122,34 @@ describe('the backup set', () => {
     await expect(restore({ from: set })).rejects.toThrow(/not a location that a writer on this machine declares/);
     await restore({ from: set, writers: [w] });
     expect(readFileSync(join(data, 'a.db'), 'utf8')).toBe('alpha');
+  });
+
+  it('in place, follows links on the way to the declared directory, never below it', async () => {
+    // The data directory lives on "another disk", reached through a link, as /var/opt/mssql/data often is.
+    const root = tempDir('mbam-rq-');
+    const disk = join(root, 'disk', 'data');
+    mkdirSync(join(disk, 'sub'), { recursive: true });
+    writeFileSync(join(disk, 'a.db'), 'alpha');
+    writeFileSync(join(disk, 'sub', 'b.log'), 'bravo');
+    symlinkSync(join(root, 'disk'), join(root, 'via-link'));
+    const declared = join(root, 'via-link', 'data');
+    const w = writer(declared);
+    const set = join(root, 'set');
+    await backup({ to: set, writers: [w], provider: 'copy' });
+    writeFileSync(join(disk, 'a.db'), 'changed');
+    await restore({ from: set, writers: [w] });
+    expect(readFileSync(join(disk, 'a.db'), 'utf8')).toBe('alpha');
+    expect(readlinkSync(join(root, 'via-link'))).toBe(join(root, 'disk'));
+    // Below the declared directory, the set's paths count: a link there is not followed.
+    const elsewhere = join(root, 'elsewhere');
+    mkdirSync(elsewhere);
+    rmSync(join(disk, 'sub'), { recursive: true });
+    symlinkSync(elsewhere, join(disk, 'sub'));
+    writeFileSync(join(disk, 'a.db'), 'changed again');
+    await expect(restore({ from: set, writers: [w] })).rejects.toThrow(/is a symbolic link; refusing to write through it/);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    // refused before anything was written: nothing half restored
+    expect(readFileSync(join(disk, 'a.db'), 'utf8')).toBe('changed again');
   });
 
   it('a failed backup leaves nothing that looks complete', async () => {
