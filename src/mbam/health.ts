@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import type { Platform } from '../platform/platform.js';
 import { SqlServerConnection, describeServer } from '../sql/connection.js';
 import { hasRecoveryCertificate } from '../sql/discovery.js';
+import { withDeadline } from '../util/deadline.js';
 import { VssError } from '../vss/errors.js';
 import { lastSuccessfulBackup } from './history.js';
 import { findServer, RECOVERY_CERTIFICATE, type DatabaseRole, type ServerTopology, type Topology } from './topology.js';
@@ -160,18 +161,12 @@ export async function runHealth(o: HealthOptions): Promise<HealthResult[]> {
   return Promise.all(
     checks.map(async ([check, fn]) => {
       const t0 = Date.now();
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<Outcome>((resolve) => {
-        // A little beyond the check's own timeouts, so its own, more precise error wins.
-        timer = setTimeout(() => resolve({ status: 'fail', detail: `no answer within ${timeoutMs} ms` }), timeoutMs + 2_000);
-      });
       let outcome: Outcome;
       try {
-        outcome = await Promise.race([Promise.resolve().then(fn), deadline]);
+        // A little beyond the check's own timeouts, so its own, more precise error wins.
+        outcome = await withDeadline(Promise.resolve().then(fn), timeoutMs + 2_000, () => ({ status: 'fail', detail: `no answer within ${timeoutMs} ms` }));
       } catch (e) {
         outcome = { status: 'fail', detail: e instanceof VssError ? e.message : String((e as Error).message ?? e) };
-      } finally {
-        clearTimeout(timer);
       }
       return { check, status: outcome.status, impact: IMPACT[check], detail: outcome.detail, ms: Date.now() - t0 };
     }),

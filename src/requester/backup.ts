@@ -25,6 +25,7 @@ import { SQL_WRITER_ID } from '../mbam/writer.js';
 import { TOOL_VERSION } from '../version.js';
 import { MANIFEST, MANIFEST_FORMAT, sha256File, type Manifest, type ManifestFile } from './backup-set.js';
 import { copyAndHash } from './copy.js';
+import { withDeadline } from '../util/deadline.js';
 import {
   createBtrfsSnapshots, createExternalSnapshots, planVolume, releaseBtrfsSnapshots, releaseExternalSnapshots,
   type ExternalSnapshotOptions, type ProviderChoice, type Volume,
@@ -121,14 +122,9 @@ function expand(viewDir: string, d: FileDescriptor): string[] {
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  if (!Number.isFinite(ms)) return p;
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new VssError(HR.VSS_E_WRITERERROR_TIMEOUT, { message: `${what} did not answer within ${ms} ms` })), Math.max(0, ms));
-    }),
-  ]);
+  return withDeadline(p, ms, () => {
+    throw new VssError(HR.VSS_E_WRITERERROR_TIMEOUT, { message: `${what} did not answer within ${ms} ms` });
+  });
 }
 
 export async function backup(o: BackupOptions): Promise<BackupResult> {
