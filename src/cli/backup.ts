@@ -54,7 +54,8 @@ function addSqlOptions(c: Command): Command {
 
 const SNAPSHOT_ENV_HELP = `
 The snapshot command (--snapshot-command, provider "external") runs with /bin/sh while the
-filesystems are frozen, and once more afterwards to release what it made:
+filesystems are frozen (its shell starts just before the freeze and runs the command the moment
+the freeze is in place), and once more afterwards to release what it made:
   MBAM_VSS_SNAPSHOT_ACTION   "create" (while frozen) or "release" (after the copy)
   MBAM_VSS_SNAPSHOT_SET_ID   the snapshot set id
   MBAM_VSS_FROZEN_MOUNTS     the frozen mount points, one per line
