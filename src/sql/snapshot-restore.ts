@@ -8,6 +8,7 @@
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import type { SqlServerConnection } from './connection.js';
+import { discover } from './discovery.js';
 import { quoteIdentifier, quoteStringLiteral } from './quote.js';
 
 export function offlineStatement(database: string): string {
@@ -28,10 +29,11 @@ export async function backupSetsIn(conn: SqlServerConnection, path: string): Pro
 
 /** Takes each database that exists and is not already offline offline, so its files can be replaced. */
 export async function takeOffline(conn: SqlServerConnection, databases: string[]): Promise<string[]> {
+  const found = await discover(conn);
   const taken: string[] = [];
   for (const d of databases) {
-    const rows = await conn.query<{ state: string }>('database-state', 'SELECT d.state_desc AS state FROM sys.databases AS d WHERE d.name = @db', { db: d }, 'read sys.databases');
-    if (rows.length === 0 || rows[0]!.state === 'OFFLINE') continue;
+    const info = found.databases.find((x) => x.name === d);
+    if (!info?.exists || info.state === 'OFFLINE') continue;
     await conn.batch('set-offline', offlineStatement(d), `take ${d} offline`);
     taken.push(d);
   }

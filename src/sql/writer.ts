@@ -27,7 +27,7 @@ import { VssError } from '../vss/errors.js';
 import { nameBasedGuid } from '../vss/guid.js';
 import { fileList, WMD_VERSION, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
 import { hostedRoles, SQL_WRITER_ID, SQL_WRITER_NAME, sqlWriterLogicalPath } from '../mbam/writer.js';
-import { describeServer, SqlServerConnection } from './connection.js';
+import { describeServer, SqlServerConnection, type ConnectOptions } from './connection.js';
 import { backupCertificate, restoreCertificate, type CertificateFiles } from './certificate.js';
 import { defaultBackupDirectory, discover, hasRecoveryCertificate, type ServerDiscovery } from './discovery.js';
 import { SnapshotFreeze } from './freeze.js';
@@ -99,7 +99,8 @@ export function sqlWriterMetadata(server: ServerTopology, discovery: ServerDisco
 
 /** Connects, discovers the MBAM databases and their files, and returns the writer for them. */
 export async function createSqlSnapshotWriter(o: SqlSnapshotWriterOptions): Promise<SqlSnapshotWriter> {
-  const conn = await SqlServerConnection.open(o.server, o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {});
+  const connect: ConnectOptions = o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {};
+  const conn = await SqlServerConnection.open(o.server, connect);
   try {
     const discovery = await discover(conn, o.server);
     if (!discovery.tsqlSnapshotBackup) {
@@ -110,7 +111,7 @@ export async function createSqlSnapshotWriter(o: SqlSnapshotWriterOptions): Prom
     }
     const exchangeDir = o.exchangeDir ?? (await defaultBackupDirectory(conn));
     if (!exchangeDir) throw precondition(`SQL Server ${conn.name} reports no default backup directory`, 'Pass the directory SQL Server writes backups to (--sql-exchange-dir).');
-    return new SqlSnapshotWriter(o.server, sqlWriterMetadata(o.server, discovery), exchangeDir, o.connectTimeoutMs);
+    return new SqlSnapshotWriter(o.server, sqlWriterMetadata(o.server, discovery), exchangeDir, connect);
   } finally {
     await conn.close();
   }
@@ -124,7 +125,7 @@ export class SqlSnapshotWriter implements InProcessWriter {
     readonly server: ServerTopology,
     readonly metadata: WriterMetadata,
     readonly exchangeDir: string,
-    private readonly connectTimeoutMs?: number,
+    private readonly connect: ConnectOptions = {},
   ) {}
 
   private databases(ctx: WriterEventContext): string[] {
@@ -136,7 +137,7 @@ export class SqlSnapshotWriter implements InProcessWriter {
   }
 
   private open(): Promise<SqlServerConnection> {
-    return SqlServerConnection.open(this.server, this.connectTimeoutMs ? { connectTimeoutMs: this.connectTimeoutMs } : {});
+    return SqlServerConnection.open(this.server, this.connect);
   }
 
   private exchangePath(ctx: WriterEventContext, name: string): string {
@@ -207,7 +208,7 @@ export class SqlSnapshotWriter implements InProcessWriter {
     if (databases.length === 0) return;
     this.freeze = await SnapshotFreeze.begin(this.server, databases, {
       ...(ctx.deadline !== undefined ? { deadlineMs: Math.max(1, ctx.deadline - Date.now()) } : {}),
-      ...(this.connectTimeoutMs ? { connectTimeoutMs: this.connectTimeoutMs } : {}),
+      ...(this.connect.connectTimeoutMs ? { connectTimeoutMs: this.connect.connectTimeoutMs } : {}),
     });
     ctx.log(`suspended ${databases.join(', ')} on session ${this.freeze.spid}`);
   }

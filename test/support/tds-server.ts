@@ -441,10 +441,6 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
         const { databases } = readBkm(literals[0] ?? '');
         return [{ columns: [{ name: 'Position', type: 'int' }, { name: 'DatabaseName', type: 'nvarchar' }], rows: databases.map((d, i) => [i + 1, d]) }];
       }
-      case 'database-state': {
-        const d = db(String(params['db']));
-        return [{ columns: [{ name: 'state', type: 'nvarchar' }], rows: d ? [[d.state ?? 'ONLINE']] : [] }];
-      }
       case 'set-offline': {
         const d = db(idents[0] ?? '');
         if (!d) throw new SqlError(911, `Database '${idents[0]}' does not exist. Make sure that the name is entered correctly.`);
