@@ -82,12 +82,13 @@ function giveBack(ring: Buffer[]): void {
 async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (n: number) => void): Promise<{ size: number; sha256: string }> {
   const native = loadNative() as unknown as NativeCopy;
   const h = createHash('sha256');
-  const input = await open(src, fs.constants.O_RDONLY, undefined, tryDirect);
-  let output: Awaited<ReturnType<typeof open>> | undefined;
   const ring = takeRing(native);
+  let input: Awaited<ReturnType<typeof open>> | undefined;
+  let output: Awaited<ReturnType<typeof open>> | undefined;
   const reads: (Promise<{ bytesRead: number }> | undefined)[] = new Array(BUFFERS).fill(undefined);
   const writes: (Promise<unknown> | undefined)[] = new Array(BUFFERS).fill(undefined);
   try {
+    input = await open(src, fs.constants.O_RDONLY, undefined, tryDirect);
     output = await open(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600, tryDirect);
     const inF = input.fh;
     const outF = output.fh;
@@ -140,7 +141,7 @@ async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (
     // Neither a buffer nor a descriptor may be reused or closed while a pool thread still has it.
     await Promise.allSettled([...reads, ...writes]);
     giveBack(ring);
-    await input.fh.close();
+    await input?.fh.close();
     await output?.fh.close();
   }
 }
