@@ -40,6 +40,11 @@ interface Rig {
   topologyFile: string;
   /** Appends a record to each database file every few ms, unless SQL Server holds it suspended. */
   workload(): () => void;
+  /**
+   * What each database file held when SQL Server recorded the metadata backup: no write lands
+   * while suspended, so this is exactly what the backup must hold.
+   */
+  contentsAtMetadataBackup(): Map<string, string>;
   files: string[];
 }
 
@@ -83,6 +88,13 @@ async function rig(opts: { dataDir?: string; certificatePassword?: boolean } = {
     topology: parseTopology(json),
     topologyFile,
     files: Object.values(dbFiles).flat(),
+    contentsAtMetadataBackup() {
+      const at = new Map<string, string>();
+      tds.onStatement = (tag) => {
+        if (tag === 'backup-metadata') for (const f of Object.values(dbFiles).flat()) at.set(f, read(f));
+      };
+      return at;
+    },
     workload() {
       const timer = setInterval(() => {
         const held = new Set(tds.suspended().map((s) => s.database));
@@ -107,12 +119,7 @@ async function backupWithSql(r: Rig, to: string, extra: Partial<Parameters<typeo
 describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () => {
   it('backs up the MBAM databases consistently, with the metadata backup and the certificate', async () => {
     const r = await rig();
-    // What each file held when SQL Server recorded the backup: no write lands while suspended,
-    // so this is exactly what the backup must hold.
-    const atBackup = new Map<string, string>();
-    r.tds.onStatement = (tag) => {
-      if (tag === 'backup-metadata') for (const f of r.files) atBackup.set(f, read(f));
-    };
+    const atBackup = r.contentsAtMetadataBackup();
     const stop = r.workload();
     await new Promise((res) => setTimeout(res, 30));
     const set = join(r.root, 'set');
@@ -328,10 +335,7 @@ describe('SQL Server writer on a btrfs snapshot', () => {
   itRequires(loopPrereq('btrfs'), 'the databases are suspended only around the snapshot; the set holds what SQL Server recorded', async () => {
     loop = makeLoopFs('btrfs');
     const r = await rig({ dataDir: join(loop.mountPoint, 'mssql', 'data') });
-    const atBackup = new Map<string, string>();
-    r.tds.onStatement = (tag) => {
-      if (tag === 'backup-metadata') for (const f of r.files) atBackup.set(f, read(f));
-    };
+    const atBackup = r.contentsAtMetadataBackup();
     const stop = r.workload();
     await new Promise((res) => setTimeout(res, 30));
     const set = join(r.root, 'set');
