@@ -5,7 +5,7 @@
  *   vite-node bench/freeze.ts
  */
 import { createRequire } from 'node:module';
-import { SnapshotFreeze, suspendStatement, metadataBackupStatement } from '../src/sql/freeze.js';
+import { SnapshotFreeze, suspendStatement, metadataBackupStatement } from '../src/sql/suspend.js';
 import { tagged } from '../src/sql/quote.js';
 import { startTdsServer } from '../test/support/tds-server.js';
 import { mbamDatabases, serverFor, SQL_PASSWORD } from '../test/support/sql.js';

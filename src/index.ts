@@ -3,7 +3,7 @@
  */
 export * from './vss/index.js';
 export * from './mbam/topology.js';
-export * from './mbam/writer.js';
+export * from './mbam/writer-definition.js';
 export * from './mbam/health.js';
 export * from './mbam/history.js';
 export { openPlatform, type Platform, type PrivilegeCheck, type SqlWriterCheck } from './platform/index.js';
@@ -36,7 +36,7 @@ export { copyAndHash } from './requester/copy.js';
 export { backup, type BackupOptions, type BackupResult, type ProgressEvent, type WriterOutcome } from './requester/backup.js';
 export { restore, type RestoreOptions, type RestoreProgressEvent, type RestoreResult } from './requester/restore.js';
 export { verifyBackupSet, readManifest, type Manifest, type ManifestFile, type VerifyProblem } from './requester/backup-set.js';
-export type { InProcessWriter, WriterHandlers, WriterEventContext, WriterEvent } from './requester/writer.js';
-export { FrozenFilesystems } from './requester/freeze.js';
+export type { InProcessWriter, WriterHandlers, WriterEventContext, WriterEvent } from './vss/writer-events.js';
+export { FrozenFilesystems } from './requester/fs-freeze.js';
 export { createEventBridge, loopbackRun, liveBridgeCalls, type NativeEventBridge, type LoopbackResult } from './hosted/bridge.js';
 export { HostedWriter, type HostedWriterOptions } from './hosted/hosted-writer.js';

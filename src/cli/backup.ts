@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { loadTopology } from '../mbam/topology.js';
-import { resolveServer } from '../mbam/writer.js';
-import { createSqlSnapshotWriter } from '../sql/writer.js';
-import type { InProcessWriter } from '../requester/writer.js';
+import { resolveServer } from '../mbam/writer-definition.js';
+import { createSqlSnapshotWriter } from '../sql/sql-writer.js';
+import type { InProcessWriter } from '../vss/writer-events.js';
 import { backup } from '../requester/backup.js';
 import { verifyBackupSet } from '../requester/backup-set.js';
 import { restore } from '../requester/restore.js';
@@ -11,7 +11,8 @@ import { PosixPlatform } from '../platform/posix.js';
 import { resolveStateDir } from '../platform/state.js';
 import { invalidInput } from '../vss/errors.js';
 import type { WriterMetadata } from '../vss/writer-metadata.js';
-import { action, EXIT, type GlobalOptions } from './common.js';
+import { action, EXIT, type GlobalOptions, type Output } from './common.js';
+import { recordBackup } from '../mbam/history.js';
 import { Progress } from './progress.js';
 
 function ms(value: string | undefined, field: string, dflt: number): number {
@@ -22,6 +23,14 @@ function ms(value: string | undefined, field: string, dflt: number): number {
 }
 
 /** Every readable registration's metadata, in one pass over the registry. */
+function tryRecordBackup(out: Output, stateDir: string, entry: Parameters<typeof recordBackup>[1]): void {
+  try {
+    recordBackup(stateDir, entry);
+  } catch (e) {
+    out.warn(`the backup history in ${stateDir} could not be written: ${(e as Error).message}`);
+  }
+}
+
 function registeredWriters(stateDir: string): WriterMetadata[] {
   return new PosixPlatform(stateDir).registry.list().registrations.map((r) => r.metadata);
 }
@@ -93,7 +102,15 @@ export function registerBackupCommands(program: Command): void {
           writeHoldMs: ms(opts.writeHold, '--write-hold', 10_000),
           stateDir,
           onProgress: (e) => progress.event(e),
+        }).catch((e: unknown) => {
+          // The history says the backup failed; if even that cannot be written, the backup's own
+          // error is what the operator needs to see.
+          tryRecordBackup(out, stateDir, { ok: false, by: 'requester', error: (e as Error).message });
+          throw e;
         });
+        // The set is complete and published: a history that cannot be written is a warning, not a
+        // failed backup.
+        tryRecordBackup(out, stateDir, { ok: true, by: 'requester', components: r.writers.flatMap((w) => w.components), backupSet: r.dir });
         out.result({ ok: true, ...r }, () => `backup set ${r.dir}: ${r.files} files, ${r.bytes} bytes from ${r.writers.length} writer(s) (${r.volumes.map((v) => `${v.provider}:${v.root}`).join(', ')})`);
       }),
     );

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { HostedWriter } from '../hosted/hosted-writer.js';
 import { mbamWriterHandlers } from '../mbam/hosted-handlers.js';
 import { loadTopology } from '../mbam/topology.js';
-import { buildMbamWriterMetadata, resolveServer } from '../mbam/writer.js';
+import { buildMbamWriterMetadata, resolveServer } from '../mbam/writer-definition.js';
 import { resolveStateDir } from '../platform/state.js';
 import { HOSTED_WRITER_SERVICE, hostedWriterServiceArgs, installHostedWriterService, runAsService, uninstallHostedWriterService } from '../platform/windows-service.js';
 import { invalidInput } from '../vss/errors.js';

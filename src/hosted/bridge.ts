@@ -5,7 +5,7 @@
  * per-event deadline, so a handler that never settles costs the calling thread exactly that.
  */
 import { loadNative } from '../platform/native.js';
-import { writerFailureCode, type WriterEvent } from '../requester/writer.js';
+import { writerFailureCode, type WriterEvent } from '../vss/writer-events.js';
 
 export interface NativeEventBridge {
   close(): void;

@@ -7,9 +7,9 @@ import { ApplicationLevel, SourceType } from '../vss/enums.js';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { loadNative, nativeError } from '../platform/native.js';
-import { expressWriterSpec, type ExpressWriterSpec } from '../platform/windows.js';
+import { expressWriterSpec, type ExpressWriterSpec } from '../vss/express-writer.js';
 import type { WriterMetadata } from '../vss/writer-metadata.js';
-import { EVENT_HANDLER, type InProcessWriter, type WriterEventContext, type WriterHandlers } from '../requester/writer.js';
+import { EVENT_HANDLER, type InProcessWriter, type WriterEventContext, type WriterHandlers } from '../vss/writer-events.js';
 import { createEventBridge, type NativeEventBridge } from './bridge.js';
 
 interface HostAddon {

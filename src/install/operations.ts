@@ -10,7 +10,7 @@ import { parseGuid, type Guid } from '../vss/guid.js';
 import { HR } from '../vss/hresult.js';
 import { assertExpressWriterMetadata } from '../vss/express-writer.js';
 import { componentKey, metadataFingerprint, type WriterMetadata } from '../vss/writer-metadata.js';
-import { buildMbamWriterMetadata, hostedRoles, MBAM_WRITER_ID, resolveServer } from '../mbam/writer.js';
+import { buildMbamWriterMetadata, hostedRoles, MBAM_WRITER_ID, resolveServer } from '../mbam/writer-definition.js';
 import { findServer, loadTopology, type ServerTopology, type Topology } from '../mbam/topology.js';
 import type { Platform } from '../platform/platform.js';
 import { withStateLock } from '../platform/state.js';

@@ -11,7 +11,8 @@ import { withDeadline } from '../util/deadline.js';
 import { VssError } from '../vss/errors.js';
 import { lastSuccessfulBackup } from './history.js';
 import { findServer, RECOVERY_CERTIFICATE, type DatabaseRole, type ServerTopology, type Topology } from './topology.js';
-import { MBAM_WRITER_ID, SQL_WRITER_NAME } from './writer.js';
+import { MBAM_WRITER_ID } from './writer-definition.js';
+import { SQL_WRITER_NAME } from '../vss/known-writers.js';
 
 export type HealthStatus = 'pass' | 'warn' | 'fail' | 'skipped';
 

@@ -6,8 +6,8 @@
  */
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import type { WriterHandlers } from '../requester/writer.js';
-import { runBoundedCommand } from '../requester/providers.js';
+import type { WriterHandlers } from '../vss/writer-events.js';
+import { runBoundedCommand } from '../util/bounded-command.js';
 import { SqlServerConnection } from '../sql/connection.js';
 import { discover } from '../sql/discovery.js';
 import { recordBackup } from './history.js';

@@ -7,30 +7,12 @@ import { ComponentType, RestoreMethod, UsageType, WriterRestore, WriterState } f
 import { VssError } from '../vss/errors.js';
 import { isGuid, parseGuid, type Guid } from '../vss/guid.js';
 import { HR } from '../vss/hresult.js';
-import { assertExpressWriterMetadata } from '../vss/express-writer.js';
+import { assertExpressWriterMetadata, expressWriterSpec, type ExpressWriterSpec } from '../vss/express-writer.js';
 import type { WriterStatus } from '../vss/vssadmin.js';
 import { parseWriterMetadata, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
-import { SQL_WRITER_ID, SQL_WRITER_SERVICE } from '../mbam/writer.js';
+import { SQL_WRITER_ID, SQL_WRITER_SERVICE } from '../vss/known-writers.js';
 import { loadNative, nativeError, type NativeAddon } from './native.js';
 import type { Platform, PrivilegeCheck, SqlWriterCheck } from './platform.js';
-
-/** What the native registerExpressWriter takes: the model with enum names turned into VSS values. */
-export interface ExpressWriterSpec {
-  writerId: string;
-  name: string;
-  usage: number;
-  versionMajor: number;
-  versionMinor: number;
-  backupSchema: number;
-  restoreMethod?: { method: number; writerRestore: number; rebootRequired: boolean; service?: string; userProcedure?: string };
-  /** The model's components, with the type as its VSS value. */
-  components: (Omit<WriterComponent, 'type' | 'files' | 'dependencies' | 'unknownElements'> & {
-    type: number;
-    files: { path: string; filespec: string; recursive: boolean; alternatePath?: string; backupTypeMask?: number }[];
-    dependencies: { writerId: string; logicalPath?: string; componentName: string }[];
-  })[];
-  excludeFiles: { path: string; filespec: string; recursive: boolean }[];
-}
 
 export interface GatheredWriter {
   name: string;
@@ -48,49 +30,6 @@ export interface WindowsAddon extends NativeAddon {
   gatherWriters(): Promise<GatheredWriter[]>;
   serviceState(name: string): { exists: boolean; state: string };
   privileges(): { elevated: boolean; administrators: boolean; backupOperators: boolean };
-}
-
-export function expressWriterSpec(md: WriterMetadata): ExpressWriterSpec {
-  const id = md.identity;
-  const spec: ExpressWriterSpec = {
-    writerId: parseGuid(id.writerId),
-    name: id.friendlyName,
-    usage: UsageType.value(id.usage),
-    versionMajor: id.majorVersion,
-    versionMinor: id.minorVersion,
-    backupSchema: md.backupSchema ?? 0,
-    components: md.components.map((c) => ({
-      type: ComponentType.value(c.type),
-      ...(c.logicalPath !== undefined ? { logicalPath: c.logicalPath } : {}),
-      componentName: c.componentName,
-      ...(c.caption !== undefined ? { caption: c.caption } : {}),
-      restoreMetadata: c.restoreMetadata,
-      notifyOnBackupComplete: c.notifyOnBackupComplete,
-      selectable: c.selectable,
-      selectableForRestore: c.selectableForRestore,
-      componentFlags: c.componentFlags,
-      files: c.files.map((f) => ({
-        path: f.path,
-        filespec: f.filespec,
-        recursive: !!f.recursive,
-        ...(f.alternatePath !== undefined ? { alternatePath: f.alternatePath } : {}),
-        ...(f.filespecBackupType !== undefined ? { backupTypeMask: f.filespecBackupType } : {}),
-      })),
-      dependencies: c.dependencies.map((d) => ({ writerId: parseGuid(d.writerId), ...(d.logicalPath !== undefined ? { logicalPath: d.logicalPath } : {}), componentName: d.componentName })),
-    })),
-    excludeFiles: md.excludeFiles.map((f) => ({ path: f.path, filespec: f.filespec, recursive: !!f.recursive })),
-  };
-  if (md.restoreMethod) {
-    const m = md.restoreMethod;
-    spec.restoreMethod = {
-      method: RestoreMethod.value(m.method),
-      writerRestore: WriterRestore.value(m.writerRestore),
-      rebootRequired: m.rebootRequired,
-      ...(m.service !== undefined ? { service: m.service } : {}),
-      ...(m.userProcedure !== undefined ? { userProcedure: m.userProcedure } : {}),
-    };
-  }
-  return spec;
 }
 
 /** The instance name from a gathered writer's metadata, read as XML (entities decoded). */

@@ -20,8 +20,7 @@ import { HR, hresultInfo } from '../vss/hresult.js';
 import { writeBackupComponents } from '../vss/backup-components.js';
 import { componentKey, writeWriterMetadata, type FileDescriptor, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
 import { fsyncDir } from '../platform/state.js';
-import { recordBackup } from '../mbam/history.js';
-import { SQL_WRITER_ID } from '../mbam/writer.js';
+import { SQL_WRITER_ID } from '../vss/known-writers.js';
 import { TOOL_VERSION } from '../version.js';
 import { MANIFEST, MANIFEST_FORMAT, sha256File, type Manifest, type ManifestFile } from './backup-set.js';
 import { copyAndHash } from './copy.js';
@@ -30,7 +29,7 @@ import {
   createBtrfsSnapshots, createExternalSnapshots, planVolume, releaseBtrfsSnapshots, releaseExternalSnapshots,
   type ExternalSnapshotOptions, type ProviderChoice, type Volume,
 } from './providers.js';
-import { carried, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEvent, type WriterEventContext } from './writer.js';
+import { failureDetails, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEvent, type WriterEventContext } from '../vss/writer-events.js';
 
 export type ProgressEvent =
   | { type: 'event'; event: WriterEvent; writer: string; state: WriterStateName; failure?: string }
@@ -56,6 +55,7 @@ export interface BackupOptions {
   /** Per-event timeout outside the freeze window. */
   eventTimeoutMs?: number;
   backupType?: BackupTypeName;
+  /** The state directory: never frozen (the caller records the backup history there). */
   stateDir?: string;
   /** Also protected from freezing. */
   protect?: string[];
@@ -69,6 +69,8 @@ export interface WriterOutcome {
   name: string;
   state: WriterStateName;
   lastError: number;
+  /** Component keys (`logicalPath\\name`) of this writer that took part. */
+  components: string[];
 }
 
 export interface BackupResult {
@@ -228,7 +230,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
         p.state = spec.failedState;
         p.lastError = writerFailureCode(e);
         progress({ type: 'event', event, writer: name, state: p.state, failure: hresultInfo(p.lastError).name });
-        throw new VssError(p.lastError, { message: `${name} failed at ${event}: ${(e as Error).message ?? e}`, cause: e, ...carried(e) });
+        throw new VssError(p.lastError, { message: `${name} failed at ${event}: ${(e as Error).message ?? e}`, cause: e, ...failureDetails(e) });
       }
     }
   };
@@ -286,7 +288,6 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
     published = true;
     progress({ type: 'published', dir: target });
     await sendAll('BackupComplete', participants); // the set is published; each writer's state says how it took it
-    if (o.stateDir) recordBackup(o.stateDir, { ok: true, by: 'requester', components: participants.flatMap((p) => p.components.map(componentKey)), backupSet: target });
   } catch (e) {
     if (!postSnapshotSent) {
       // Abort after any failure before PostSnapshot (never after it); writers that did not fail
@@ -294,7 +295,6 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
       await sendAll('Abort', participants);
       for (const p of participants) if (!p.lastError) p.state = 'STABLE';
     }
-    if (o.stateDir) recordBackup(o.stateDir, { ok: false, by: 'requester', error: (e as Error).message });
     throw Object.assign(e instanceof VssError ? e : new VssError(HR.E_FAIL, { message: String((e as Error).message ?? e), cause: e }), {
       details: { writers: outcomes(participants) },
     });
@@ -319,7 +319,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
 }
 
 function outcomes(ps: Participant[]): WriterOutcome[] {
-  return ps.map((p) => ({ writerId: p.metadata.identity.writerId, instanceId: p.metadata.identity.instanceId, name: p.metadata.identity.friendlyName, state: p.state, lastError: p.lastError }));
+  return ps.map((p) => ({ writerId: p.metadata.identity.writerId, instanceId: p.metadata.identity.instanceId, name: p.metadata.identity.friendlyName, state: p.state, lastError: p.lastError, components: p.components.map(componentKey) }));
 }
 
 async function copyFiles(

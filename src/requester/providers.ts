@@ -8,14 +8,14 @@
  *   copy      no snapshot: the files are copied inside the freeze window, for writers that hold
  *             consistency themselves (databases suspended for snapshot backup)
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { loadNative, nativeError } from '../platform/native.js';
-import { FrozenFilesystems } from './freeze.js';
+import { FrozenFilesystems } from './fs-freeze.js';
 import { btrfsSubvolumeRoot, mountOf, type MountInfo } from './mounts.js';
+import { runBoundedCommand } from '../util/bounded-command.js';
 
 export type ProviderName = 'btrfs' | 'external' | 'copy';
 export type ProviderChoice = ProviderName | 'auto';
@@ -97,34 +97,6 @@ export function snapshotCommandEnv(action: 'create' | 'release', volumes: Volume
     MBAM_VSS_FROZEN_DEVICES: volumes.map((v) => v.mount.source).join('\n'),
     MBAM_VSS_SNAPSHOT_ROOT: o.exposeRoot,
   };
-}
-
-/** Runs a shell command in its own process group, killed whole at the deadline. */
-export function runBoundedCommand(command: string, env: NodeJS.ProcessEnv, deadlineMs: number, what = 'snapshot command'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    let stderr = '';
-    p.stderr.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-p.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, deadlineMs);
-    p.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, { message: `${what} could not start: ${e.message}` }));
-    });
-    p.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (timedOut) reject(new VssError(HR.VSS_E_HOLD_WRITES_TIMEOUT, { message: `${what} did not finish within ${deadlineMs} ms and was killed` }));
-      else if (code !== 0) reject(new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, { message: `${what} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}` }));
-      else resolve();
-    });
-  });
 }
 
 /**

@@ -10,9 +10,9 @@ import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { componentKey, type WriterMetadata } from '../vss/writer-metadata.js';
 import { fsyncDir } from '../platform/state.js';
-import { SQL_WRITER_ID } from '../mbam/writer.js';
+import { SQL_WRITER_ID } from '../vss/known-writers.js';
 import { insideSet, insideTarget, verifyBackupSet } from './backup-set.js';
-import { carried, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEventContext } from './writer.js';
+import { failureDetails, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEventContext } from '../vss/writer-events.js';
 
 export interface RestoreOptions {
   from: string;
@@ -130,7 +130,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
         await handler?.call(w, ctxFor(w));
         o.onProgress?.({ type: 'event', event: name, writer: w.metadata.identity.friendlyName });
       } catch (e) {
-        throw new VssError(writerFailureCode(e), { message: `${w.metadata.identity.friendlyName} failed at ${name} (${EVENT_HANDLER[name].failedState}): ${(e as Error).message}`, cause: e, ...carried(e) });
+        throw new VssError(writerFailureCode(e), { message: `${w.metadata.identity.friendlyName} failed at ${name} (${EVENT_HANDLER[name].failedState}): ${(e as Error).message}`, cause: e, ...failureDetails(e) });
       }
     }
   };

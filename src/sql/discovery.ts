@@ -3,7 +3,7 @@
  * encryption and files, the login's rights, and whether the Recovery certificate exists.
  */
 import { DATABASE_ROLES, RECOVERY_CERTIFICATE, type DatabaseRole, type ServerTopology } from '../mbam/topology.js';
-import { sqlWriterLogicalPath } from '../mbam/writer.js';
+import { sqlWriterLogicalPath } from '../vss/known-writers.js';
 import type { ServerIdentity, SqlServerConnection } from './connection.js';
 
 export interface DatabaseFile {
@@ -75,7 +75,7 @@ export async function discover(conn: SqlServerConnection, server: ServerTopology
     'read sys.master_files',
   );
   const recoveryCertificate = await hasRecoveryCertificate(conn);
-  const logicalPath = sqlWriterLogicalPath(server);
+  const logicalPath = sqlWriterLogicalPath(server.sql.writerServerName ?? server.name, server.sql.instance);
   return {
     identity: conn.identity,
     recoveryCertificate,

@@ -3,10 +3,11 @@
  * Checking them here turns VSS's bare VSS_E_INVALID_XML_DOCUMENT into a message that names the rule
  * and the field, before anything is registered on any platform.
  */
-import { BackupSchema, type RestoreMethodName, type UsageTypeName } from './enums.js';
+import { BackupSchema, ComponentType, RestoreMethod, UsageType, WriterRestore, type RestoreMethodName, type UsageTypeName } from './enums.js';
 import { VssError } from './errors.js';
 import { HR } from './hresult.js';
-import type { WriterMetadata } from './writer-metadata.js';
+import { parseGuid } from './guid.js';
+import type { WriterComponent, WriterMetadata } from './writer-metadata.js';
 
 export interface ExpressRuleViolation {
   rule: string;
@@ -66,4 +67,65 @@ export function assertExpressWriterMetadata(md: WriterMetadata, source = 'writer
       hint: 'VSS would reject this registration; fix the metadata document.',
     });
   }
+}
+
+/** What the native registerExpressWriter takes: the model with enum names turned into VSS values. */
+export interface ExpressWriterSpec {
+  writerId: string;
+  name: string;
+  usage: number;
+  versionMajor: number;
+  versionMinor: number;
+  backupSchema: number;
+  restoreMethod?: { method: number; writerRestore: number; rebootRequired: boolean; service?: string; userProcedure?: string };
+  /** The model's components, with the type as its VSS value. */
+  components: (Omit<WriterComponent, 'type' | 'files' | 'dependencies' | 'unknownElements'> & {
+    type: number;
+    files: { path: string; filespec: string; recursive: boolean; alternatePath?: string; backupTypeMask?: number }[];
+    dependencies: { writerId: string; logicalPath?: string; componentName: string }[];
+  })[];
+  excludeFiles: { path: string; filespec: string; recursive: boolean }[];
+}
+
+export function expressWriterSpec(md: WriterMetadata): ExpressWriterSpec {
+  const id = md.identity;
+  const spec: ExpressWriterSpec = {
+    writerId: parseGuid(id.writerId),
+    name: id.friendlyName,
+    usage: UsageType.value(id.usage),
+    versionMajor: id.majorVersion,
+    versionMinor: id.minorVersion,
+    backupSchema: md.backupSchema ?? 0,
+    components: md.components.map((c) => ({
+      type: ComponentType.value(c.type),
+      ...(c.logicalPath !== undefined ? { logicalPath: c.logicalPath } : {}),
+      componentName: c.componentName,
+      ...(c.caption !== undefined ? { caption: c.caption } : {}),
+      restoreMetadata: c.restoreMetadata,
+      notifyOnBackupComplete: c.notifyOnBackupComplete,
+      selectable: c.selectable,
+      selectableForRestore: c.selectableForRestore,
+      componentFlags: c.componentFlags,
+      files: c.files.map((f) => ({
+        path: f.path,
+        filespec: f.filespec,
+        recursive: !!f.recursive,
+        ...(f.alternatePath !== undefined ? { alternatePath: f.alternatePath } : {}),
+        ...(f.filespecBackupType !== undefined ? { backupTypeMask: f.filespecBackupType } : {}),
+      })),
+      dependencies: c.dependencies.map((d) => ({ writerId: parseGuid(d.writerId), ...(d.logicalPath !== undefined ? { logicalPath: d.logicalPath } : {}), componentName: d.componentName })),
+    })),
+    excludeFiles: md.excludeFiles.map((f) => ({ path: f.path, filespec: f.filespec, recursive: !!f.recursive })),
+  };
+  if (md.restoreMethod) {
+    const m = md.restoreMethod;
+    spec.restoreMethod = {
+      method: RestoreMethod.value(m.method),
+      writerRestore: WriterRestore.value(m.writerRestore),
+      rebootRequired: m.rebootRequired,
+      ...(m.service !== undefined ? { service: m.service } : {}),
+      ...(m.userProcedure !== undefined ? { userProcedure: m.userProcedure } : {}),
+    };
+  }
+  return spec;
 }

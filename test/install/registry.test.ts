@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTopology } from '../../src/mbam/topology.js';
-import { buildMbamWriterMetadata } from '../../src/mbam/writer.js';
+import { buildMbamWriterMetadata } from '../../src/mbam/writer-definition.js';
 import { PosixPlatform } from '../../src/platform/posix.js';
 import { WriterRegistry } from '../../src/platform/writer-registry.js';
 import { VssError } from '../../src/vss/errors.js';

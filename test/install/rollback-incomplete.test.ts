@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { install, recover, status } from '../../src/install/operations.js';
-import { MBAM_WRITER_ID } from '../../src/mbam/writer.js';
+import { MBAM_WRITER_ID } from '../../src/mbam/writer-definition.js';
 import { PosixPlatform } from '../../src/platform/posix.js';
 import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';

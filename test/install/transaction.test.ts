@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { recover, status } from '../../src/install/operations.js';
 import { loadTopology } from '../../src/mbam/topology.js';
-import { buildMbamWriterMetadata, MBAM_WRITER_ID } from '../../src/mbam/writer.js';
+import { buildMbamWriterMetadata, MBAM_WRITER_ID } from '../../src/mbam/writer-definition.js';
 import { PosixPlatform } from '../../src/platform/posix.js';
 import { metadataFingerprint } from '../../src/vss/writer-metadata.js';
 import { runCliAsync } from '../support/cli.js';

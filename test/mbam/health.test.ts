@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { healthExitCode, IMPACT, runHealth } from '../../src/mbam/health.js';
 import { recordBackup } from '../../src/mbam/history.js';
 import { parseTopology } from '../../src/mbam/topology.js';
-import { buildMbamWriterMetadata } from '../../src/mbam/writer.js';
+import { buildMbamWriterMetadata } from '../../src/mbam/writer-definition.js';
 import { PosixPlatform } from '../../src/platform/posix.js';
 import { runCliAsync } from '../support/cli.js';
 import { mbamDatabases, PASSWORD_ENV, SQL_PASSWORD } from '../support/sql.js';

@@ -5,7 +5,7 @@ import { HostedWriter } from '../../src/hosted/hosted-writer.js';
 import { mbamWriterHandlers } from '../../src/mbam/hosted-handlers.js';
 import { readHistory } from '../../src/mbam/history.js';
 import { backup } from '../../src/requester/backup.js';
-import type { WriterEventContext } from '../../src/requester/writer.js';
+import type { WriterEventContext } from '../../src/vss/writer-events.js';
 import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
 import { fileList } from '../../src/vss/writer-metadata.js';

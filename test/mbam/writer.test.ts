@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadTopology, parseTopology } from '../../src/mbam/topology.js';
-import { buildMbamWriterMetadata, MBAM_WRITER_ID, MBAM_WRITER_NAME, mbamWriterInstanceId, SQL_WRITER_ID } from '../../src/mbam/writer.js';
+import { buildMbamWriterMetadata, MBAM_WRITER_ID, MBAM_WRITER_NAME, mbamWriterInstanceId } from '../../src/mbam/writer-definition.js';
+import { SQL_WRITER_ID } from '../../src/vss/known-writers.js';
 import { assertExpressWriterMetadata, checkExpressWriterMetadata } from '../../src/vss/express-writer.js';
 import { parseWriterMetadata, writeWriterMetadata } from '../../src/vss/writer-metadata.js';
 import { readFileSync } from 'node:fs';

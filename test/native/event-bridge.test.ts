@@ -3,7 +3,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEventBridge, loopbackRun, type NativeEventBridge } from '../../src/hosted/bridge.js';
-import { EVENT_HANDLER, type WriterEvent } from '../../src/requester/writer.js';
+import { EVENT_HANDLER, type WriterEvent } from '../../src/vss/writer-events.js';
 import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
 import { REPO } from '../support/paths.js';

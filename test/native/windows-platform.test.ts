@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadTopology } from '../../src/mbam/topology.js';
-import { buildMbamWriterMetadata, MBAM_WRITER_ID, SQL_WRITER_ID } from '../../src/mbam/writer.js';
-import { expressWriterSpec, WindowsPlatform, type GatheredWriter, type WindowsAddon } from '../../src/platform/windows.js';
+import { buildMbamWriterMetadata, MBAM_WRITER_ID } from '../../src/mbam/writer-definition.js';
+import { SQL_WRITER_ID } from '../../src/vss/known-writers.js';
+import { WindowsPlatform, type GatheredWriter, type WindowsAddon } from '../../src/platform/windows.js';
+import { expressWriterSpec } from '../../src/vss/express-writer.js';
 import { HR } from '../../src/vss/hresult.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -2,11 +2,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync,
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTopology } from '../../src/mbam/topology.js';
-import { buildMbamWriterMetadata } from '../../src/mbam/writer.js';
+import { buildMbamWriterMetadata } from '../../src/mbam/writer-definition.js';
 import { backup } from '../../src/requester/backup.js';
 import { MANIFEST, readManifest, verifyBackupSet } from '../../src/requester/backup-set.js';
 import { restore } from '../../src/requester/restore.js';
-import type { InProcessWriter } from '../../src/requester/writer.js';
+import type { InProcessWriter } from '../../src/vss/writer-events.js';
 import { parseBackupComponents } from '../../src/vss/backup-components.js';
 import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';

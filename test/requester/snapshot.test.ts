@@ -8,10 +8,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/requester/backup.js';
-import { FrozenFilesystems } from '../../src/requester/freeze.js';
+import { FrozenFilesystems } from '../../src/requester/fs-freeze.js';
 import { verifyBackupSet } from '../../src/requester/backup-set.js';
 import { restore } from '../../src/requester/restore.js';
-import type { InProcessWriter } from '../../src/requester/writer.js';
+import type { InProcessWriter } from '../../src/vss/writer-events.js';
 import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
 import { fileList } from '../../src/vss/writer-metadata.js';

@@ -10,12 +10,13 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSyn
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildMbamWriterMetadata, SQL_WRITER_ID } from '../../src/mbam/writer.js';
+import { buildMbamWriterMetadata } from '../../src/mbam/writer-definition.js';
+import { SQL_WRITER_ID } from '../../src/vss/known-writers.js';
 import { parseTopology, RECOVERY_CERTIFICATE, type Topology } from '../../src/mbam/topology.js';
 import { backup } from '../../src/requester/backup.js';
 import { verifyBackupSet } from '../../src/requester/backup-set.js';
 import { restore } from '../../src/requester/restore.js';
-import { createSqlSnapshotWriter, SET_FILES } from '../../src/sql/writer.js';
+import { createSqlSnapshotWriter, SET_FILES } from '../../src/sql/sql-writer.js';
 import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
 import { runCliAsync } from '../support/cli.js';
@@ -243,7 +244,7 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     r.tds.faults.noAnswer = [];
     const set = join(r.root, 'set');
     // Another session's suspension of the Recovery database (error 3081 for ours).
-    const { SnapshotFreeze } = await import('../../src/sql/freeze.js');
+    const { SnapshotFreeze } = await import('../../src/sql/suspend.js');
     const other = await SnapshotFreeze.begin(r.topology.servers[0]!, [RECOVERY]);
     cleanups.push(() => other.abort());
     const err = await backupWithSql(r, set).catch((e) => e);

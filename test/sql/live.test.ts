@@ -20,12 +20,12 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SQL_WRITER_ID } from '../../src/mbam/writer.js';
+import { SQL_WRITER_ID } from '../../src/vss/known-writers.js';
 import { backup } from '../../src/requester/backup.js';
 import { restore } from '../../src/requester/restore.js';
-import { createSqlSnapshotWriter } from '../../src/sql/writer.js';
+import { createSqlSnapshotWriter } from '../../src/sql/sql-writer.js';
 import { parseTopology } from '../../src/mbam/topology.js';
-import { SnapshotFreeze } from '../../src/sql/freeze.js';
+import { SnapshotFreeze } from '../../src/sql/suspend.js';
 import { sqlPreflight } from '../../src/sql/preflight.js';
 import { SqlServerConnection } from '../../src/sql/connection.js';
 

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { backupCertificate, restoreCertificate } from '../../src/sql/certificate.js';
 import { SqlServerConnection } from '../../src/sql/connection.js';
 import { discover } from '../../src/sql/discovery.js';
-import { SnapshotFreeze, suspendStatement } from '../../src/sql/freeze.js';
+import { SnapshotFreeze, suspendStatement } from '../../src/sql/suspend.js';
 import { sqlPreflight } from '../../src/sql/preflight.js';
 import { quoteIdentifier, quoteStringLiteral } from '../../src/sql/quote.js';
 import { VssError } from '../../src/vss/errors.js';

@@ -26,14 +26,15 @@ import { HR } from '../vss/hresult.js';
 import { VssError } from '../vss/errors.js';
 import { nameBasedGuid } from '../vss/guid.js';
 import { fileList, WMD_VERSION, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
-import { hostedRoles, SQL_WRITER_ID, SQL_WRITER_NAME, sqlWriterLogicalPath } from '../mbam/writer.js';
+import { hostedRoles } from '../mbam/writer-definition.js';
+import { SQL_WRITER_ID, SQL_WRITER_NAME, sqlWriterLogicalPath } from '../vss/known-writers.js';
 import { describeServer, SqlServerConnection, type ConnectOptions } from './connection.js';
 import { backupCertificate, restoreCertificate, type CertificateFiles } from './certificate.js';
 import { defaultBackupDirectory, discover, hasRecoveryCertificate, type ServerDiscovery } from './discovery.js';
-import { SnapshotFreeze } from './freeze.js';
+import { SnapshotFreeze } from './suspend.js';
 import { restoreFromMetadataBackup, takeOffline } from './snapshot-restore.js';
 import { RECOVERY_CERTIFICATE, type ServerTopology } from '../mbam/topology.js';
-import type { InProcessWriter, WriterEventContext } from '../requester/writer.js';
+import type { InProcessWriter, WriterEventContext } from '../vss/writer-events.js';
 
 /** The component that stands for master: the Recovery certificate lives there. */
 export const MASTER_COMPONENT = 'master';
@@ -58,7 +59,7 @@ function precondition(message: string, hint?: string): VssError {
 
 /** The SQL Server writer's metadata for the MBAM databases `server` hosts, with their files as discovered. */
 export function sqlWriterMetadata(server: ServerTopology, discovery: ServerDiscovery): WriterMetadata {
-  const logicalPath = sqlWriterLogicalPath(server);
+  const logicalPath = sqlWriterLogicalPath(server.sql.writerServerName ?? server.name, server.sql.instance);
   const component = (name: string, files: WriterComponent['files'], caption: string): WriterComponent => ({
     type: 'FILEGROUP',
     logicalPath,

@@ -6,6 +6,7 @@
 import { nameBasedGuid, type Guid } from '../vss/guid.js';
 import { invalidInput } from '../vss/errors.js';
 import { assertExpressWriterMetadata } from '../vss/express-writer.js';
+import { SQL_WRITER_ID, sqlWriterLogicalPath } from '../vss/known-writers.js';
 import { WMD_VERSION, type ComponentDependency, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
 import { DATABASE_ROLES, findServer, type DatabaseRole, type ServerTopology, type Topology } from './topology.js';
 
@@ -16,9 +17,6 @@ export const MBAM_WRITER_NAME = 'Microsoft BitLocker Administration and Manageme
  */
 export const MBAM_WRITER_ID: Guid = 'aaf1bbf5-9b9f-4d72-b82d-5ccddc74336d';
 
-export const SQL_WRITER_ID: Guid = 'a65faa63-5ea8-4ebc-9dbd-a0c4db26912a';
-export const SQL_WRITER_NAME = 'SqlServerWriter';
-export const SQL_WRITER_SERVICE = 'SQLWriter';
 
 /** The logical path of each role's component in the MBAM writer. */
 export const ROLE_LOGICAL_PATH: Readonly<Record<DatabaseRole, string>> = {
@@ -31,10 +29,9 @@ const ROLE_CAPTION: Readonly<Record<DatabaseRole, string>> = {
   complianceAudit: 'MBAM Compliance and Audit database',
 };
 
-/** The SQL Server writer's logical path for an instance: `SERVER` or `SERVER\INSTANCE`. */
-export function sqlWriterLogicalPath(server: ServerTopology): string {
-  const host = server.sql.writerServerName ?? server.name;
-  return server.sql.instance ? `${host}\\${server.sql.instance}` : host;
+/** The SQL Server writer's logical path for a topology server's instance. */
+export function sqlInstanceLogicalPath(server: ServerTopology): string {
+  return sqlWriterLogicalPath(server.sql.writerServerName ?? server.name, server.sql.instance);
 }
 
 /** The instance id is derived from the server name, so re-registering the same server is idempotent. */
@@ -57,7 +54,7 @@ export function hostedRoles(server: ServerTopology): DatabaseRole[] {
 /** The writer metadata of the MBAM writer instance for one server of the topology. */
 export function buildMbamWriterMetadata(topology: Topology, serverName: string): WriterMetadata {
   const server = resolveServer(topology, serverName);
-  const sqlPath = sqlWriterLogicalPath(server);
+  const sqlPath = sqlInstanceLogicalPath(server);
   const components: WriterComponent[] = hostedRoles(server).map((role) => {
     const db = server.databases[role]!.name;
     const dependencies: ComponentDependency[] = [{ writerId: SQL_WRITER_ID, logicalPath: sqlPath, componentName: db }];

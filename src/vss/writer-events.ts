@@ -3,11 +3,11 @@
  * implements. Handlers may be sync or return a promise; a throw or rejection is a writer failure
  * (the VssError's code, else VSS_E_WRITERERROR_NONRETRYABLE), as SetWriterFailure would report.
  */
-import type { ApplicationLevelName, BackupTypeName, WriterStateName } from '../vss/enums.js';
-import { VssError } from '../vss/errors.js';
-import type { Guid } from '../vss/guid.js';
-import { HR, WRITER_FAILURE_CODES } from '../vss/hresult.js';
-import type { WriterComponent, WriterMetadata } from '../vss/writer-metadata.js';
+import type { ApplicationLevelName, BackupTypeName, WriterStateName } from './enums.js';
+import { VssError } from './errors.js';
+import type { Guid } from './guid.js';
+import { HR, WRITER_FAILURE_CODES } from './hresult.js';
+import type { WriterComponent, WriterMetadata } from './writer-metadata.js';
 
 export interface WriterEventContext {
   snapshotSetId: Guid;
@@ -76,7 +76,7 @@ export function writerFailureCode(e: unknown): number {
  * What a writer's failure tells the operator beyond its code: its hint, and whether it was a
  * precondition or bad input (the CLI's exit code) rather than a failure.
  */
-export function carried(e: unknown): { hint?: string; category?: VssError['category'] } {
+export function failureDetails(e: unknown): { hint?: string; category?: VssError['category'] } {
   if (!(e instanceof VssError)) return {};
   return { category: e.category, ...(e.hint ? { hint: e.hint } : {}) };
 }
