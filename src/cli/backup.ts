@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
-import { loadTopology } from '../mbam/topology.js';
+import { loadTopology, sqlTargetOf } from '../mbam/topology.js';
 import { resolveServer } from '../mbam/writer-definition.js';
 import { createSqlSnapshotWriter } from '../sql/sql-writer.js';
 import type { InProcessWriter } from '../vss/writer-events.js';
@@ -51,7 +51,7 @@ async function sqlWriters(opts: SqlOptions): Promise<InProcessWriter[]> {
     return [];
   }
   const server = resolveServer(loadTopology(opts.topology), opts.server ?? hostname());
-  return [await createSqlSnapshotWriter({ server, ...(opts.sqlExchangeDir ? { exchangeDir: opts.sqlExchangeDir } : {}) })];
+  return [await createSqlSnapshotWriter({ server: sqlTargetOf(server), ...(opts.sqlExchangeDir ? { exchangeDir: opts.sqlExchangeDir } : {}) })];
 }
 
 function addSqlOptions(c: Command): Command {

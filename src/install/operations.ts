@@ -11,7 +11,7 @@ import { HR } from '../vss/hresult.js';
 import { assertExpressWriterMetadata } from '../vss/express-writer.js';
 import { componentKey, metadataFingerprint, type WriterMetadata } from '../vss/writer-metadata.js';
 import { buildMbamWriterMetadata, hostedRoles, MBAM_WRITER_ID, resolveServer } from '../mbam/writer-definition.js';
-import { findServer, loadTopology, type ServerTopology, type Topology } from '../mbam/topology.js';
+import { findServer, loadTopology, sqlTargetOf, type ServerTopology, type Topology } from '../mbam/topology.js';
 import type { Platform } from '../platform/platform.js';
 import { withStateLock } from '../platform/state.js';
 import { hostedWriterServiceArgs, installHostedWriterService, uninstallHostedWriterService } from '../platform/windows-service.js';
@@ -275,7 +275,7 @@ export async function install(opts: InstallOptions): Promise<TransactionResult> 
           if (opts.skipSqlChecks) {
             preflight.push({ check: 'sql', ok: true, skipped: true, detail: '--skip-sql-checks: SQL Server reachability, database state, login rights and the Recovery certificate were NOT checked' });
           } else {
-            for (const r of await (opts.sqlChecks ?? sqlPreflight)(server)) {
+            for (const r of await (opts.sqlChecks ? opts.sqlChecks(server) : sqlPreflight(sqlTargetOf(server)))) {
               if (!r.ok) throw new VssError(HR.VSS_E_WRITERERROR_NONRETRYABLE, { message: `preflight check '${r.check}' failed: ${r.detail}`, category: 'precondition' });
               preflight.push({ check: r.check, ok: true, detail: r.detail });
             }

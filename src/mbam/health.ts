@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import type { Platform } from '../platform/platform.js';
 import { SqlServerConnection, describeServer } from '../sql/connection.js';
-import { hasRecoveryCertificate } from '../sql/discovery.js';
+import { hasCertificate } from '../sql/discovery.js';
 import { withDeadline } from '../util/deadline.js';
 import { VssError } from '../vss/errors.js';
 import { lastSuccessfulBackup } from './history.js';
@@ -101,7 +101,7 @@ async function certificateCheck(t: Topology, timeoutMs: number): Promise<Outcome
   const server = serverFor(t, 'recovery');
   if (!server) return { status: 'skipped', detail: 'no server hosts the Recovery database' };
   return withConnection(server, timeoutMs, async (c) => {
-    return (await hasRecoveryCertificate(c)) ? { status: 'pass', detail: `'${RECOVERY_CERTIFICATE}' is in master on ${describeServer(server)}` } : { status: 'fail', detail: `'${RECOVERY_CERTIFICATE}' is missing from master on ${describeServer(server)}` };
+    return (await hasCertificate(c, RECOVERY_CERTIFICATE)) ? { status: 'pass', detail: `'${RECOVERY_CERTIFICATE}' is in master on ${describeServer(server)}` } : { status: 'fail', detail: `'${RECOVERY_CERTIFICATE}' is missing from master on ${describeServer(server)}` };
   });
 }
 

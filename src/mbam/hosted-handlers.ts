@@ -11,7 +11,7 @@ import { runBoundedCommand } from '../util/bounded-command.js';
 import { SqlServerConnection } from '../sql/connection.js';
 import { discover } from '../sql/discovery.js';
 import { recordBackup } from './history.js';
-import type { ServerTopology } from './topology.js';
+import { sqlTargetOf, type ServerTopology } from './topology.js';
 
 export interface MbamHandlerOptions {
   server: ServerTopology;
@@ -43,12 +43,12 @@ export function mbamWriterHandlers(o: MbamHandlerOptions): WriterHandlers {
         throw new VssError(HR.VSS_E_WRITERERROR_RETRYABLE, { message: `MBAM writer: ${(e as Error).message}`, cause: e });
       }
       try {
-        const d = await discover(conn, o.server);
+        const d = await discover(conn, sqlTargetOf(o.server));
         for (const db of d.databases) {
           if (!db.exists) throw new VssError(HR.VSS_E_WRITERERROR_NONRETRYABLE, { message: `MBAM writer: database '${db.name}' does not exist` });
           if (db.state !== 'ONLINE') throw new VssError(HR.VSS_E_WRITERERROR_RETRYABLE, { message: `MBAM writer: database '${db.name}' is ${db.state}, not ONLINE` });
         }
-        if (o.server.databases.recovery && !d.recoveryCertificate) {
+        if (o.server.databases.recovery && !d.certificate) {
           throw new VssError(HR.VSS_E_WRITERERROR_NONRETRYABLE, { message: "MBAM writer: 'MBAM Recovery Encryption Certificate' is missing from master; a backup of the Recovery database could not be restored elsewhere" });
         }
       } finally {

@@ -6,6 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { invalidInput, VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
+import type { SecretRef } from '../util/secrets.js';
+import type { SqlInstance, SqlTarget } from '../sql/target.js';
+
+export type { SecretRef } from '../util/secrets.js';
+export { readSecret } from '../util/secrets.js';
+export type { SqlAuth, SqlInstance } from '../sql/target.js';
+import type { SqlAuth } from '../sql/target.js';
 
 export const DEFAULT_RECOVERY_DATABASE = 'MBAM Recovery and Hardware';
 export const DEFAULT_COMPLIANCE_DATABASE = 'MBAM Compliance Status';
@@ -14,31 +21,6 @@ export const RECOVERY_CERTIFICATE = 'MBAM Recovery Encryption Certificate';
 export type DatabaseRole = 'recovery' | 'complianceAudit';
 export const DATABASE_ROLES: readonly DatabaseRole[] = ['recovery', 'complianceAudit'];
 
-/** A secret by reference: the name of an environment variable, or a file holding it. */
-export type SecretRef = { env: string } | { file: string };
-
-export type SqlAuth =
-  | { type: 'sql'; user: string; password: SecretRef }
-  | { type: 'integrated' };
-
-export interface SqlInstance {
-  /** DNS name or address to connect to. */
-  host: string;
-  port?: number;
-  /** Named instance (absent or MSSQLSERVER: the default instance). */
-  instance?: string;
-  /**
-   * The server name the SQL Server VSS writer uses in its logical paths (a cluster's virtual
-   * name, for example); defaults to the topology server's name.
-   */
-  writerServerName?: string;
-  auth: SqlAuth;
-  /** true: TLS after PRELOGIN (TDS 7.x); 'strict': TDS 8, TLS before anything, certificate always validated. */
-  encrypt: boolean | 'strict';
-  trustServerCertificate: boolean;
-  /** PEM file of the CA (or self-signed certificate) to trust for the server's certificate. */
-  caFile?: string;
-}
 
 export interface ServerTopology {
   /** The server's computer name; `install` picks the server whose name matches this host. */
@@ -257,18 +239,18 @@ export function findServer(t: Topology, name: string): ServerTopology | undefine
   return t.servers.find((s) => s.name.toLowerCase() === name.toLowerCase()) ?? t.servers.find((s) => short(s.name) === short(name));
 }
 
-/** Reads a referenced secret. The value is never logged; errors name only the reference. */
-export function readSecret(ref: SecretRef, what: string): string {
-  if ('env' in ref) {
-    const v = process.env[ref.env];
-    if (v === undefined || v === '') {
-      throw new VssError(HR.E_INVALIDARG, { message: `${what}: environment variable ${ref.env} is not set`, category: 'precondition', hint: `Set ${ref.env} in the environment of the process (not on its command line).` });
-    }
-    return v;
-  }
-  try {
-    return readFileSync(ref.file, 'utf8').replace(/\r?\n$/, '');
-  } catch (e) {
-    throw new VssError(HR.E_INVALIDARG, { message: `${what}: cannot read secret file ${ref.file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, category: 'precondition', cause: e });
-  }
+/**
+ * What the SQL layer needs of one topology server: its instance, the MBAM databases it hosts
+ * (labelled by role, for check names and messages) and, where it hosts the Recovery database, the
+ * certificate in master that encrypts the keys and the password that protects its backups.
+ */
+export function sqlTargetOf(server: ServerTopology): SqlTarget {
+  return {
+    name: server.name,
+    sql: server.sql,
+    databases: DATABASE_ROLES.filter((r) => server.databases[r]).map((role) => ({ role, name: server.databases[role]!.name })),
+    ...(server.databases.recovery
+      ? { certificate: { name: RECOVERY_CERTIFICATE, ...(server.recoveryCertificatePassword ? { password: server.recoveryCertificatePassword } : {}), passwordField: `servers[${server.name}].recoveryCertificatePassword` } }
+      : {}),
+  };
 }

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import sql from 'mssql';
-import { readSecret, type ServerTopology } from '../mbam/topology.js';
+import { readSecret } from '../util/secrets.js';
+import type { SqlEndpoint } from './target.js';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { sqlError } from './errors.js';
@@ -28,12 +29,12 @@ export interface ServerIdentity {
   encrypted: boolean;
 }
 
-export function describeServer(server: ServerTopology): string {
+export function describeServer(server: SqlEndpoint): string {
   const s = server.sql;
   return `${server.name} (${s.host}${s.instance ? `\\${s.instance}` : ''}${s.port ? `:${s.port}` : ''})`;
 }
 
-export function connectionConfig(server: ServerTopology, opts: ConnectOptions = {}, poolMax = 1): sql.config {
+export function connectionConfig(server: SqlEndpoint, opts: ConnectOptions = {}, poolMax = 1): sql.config {
   const s = server.sql;
   if (s.auth.type !== 'sql') {
     throw new VssError(HR.E_NOTIMPL, {
@@ -63,7 +64,7 @@ export function connectionConfig(server: ServerTopology, opts: ConnectOptions = 
   return config;
 }
 
-function readCa(file: string, server: ServerTopology): Buffer {
+function readCa(file: string, server: SqlEndpoint): Buffer {
   try {
     return readFileSync(file);
   } catch (e) {
@@ -74,7 +75,7 @@ function readCa(file: string, server: ServerTopology): Buffer {
 /** A connection pool of `max` sessions to one server, checked for real encryption. */
 export class SqlServerConnection {
   private constructor(
-    readonly server: ServerTopology,
+    readonly server: SqlEndpoint,
     readonly pool: sql.ConnectionPool,
     readonly identity: ServerIdentity,
   ) {}
@@ -83,7 +84,7 @@ export class SqlServerConnection {
     return describeServer(this.server);
   }
 
-  static async open(server: ServerTopology, opts: ConnectOptions = {}, poolMax = 1): Promise<SqlServerConnection> {
+  static async open(server: SqlEndpoint, opts: ConnectOptions = {}, poolMax = 1): Promise<SqlServerConnection> {
     const pool = new sql.ConnectionPool(connectionConfig(server, opts, poolMax));
     // A pool emits errors for idle connections that drop; the next request reports them.
     pool.on('error', () => {});

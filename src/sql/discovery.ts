@@ -1,8 +1,8 @@
 /**
- * What an MBAM SQL Server holds: its identity, each MBAM database's state, recovery model,
- * encryption and files, the login's rights, and whether the Recovery certificate exists.
+ * What a SQL Server holds for a target: its identity, each target database's state, recovery model,
+ * encryption and files, the login's rights, and whether the target's certificate exists.
  */
-import { DATABASE_ROLES, RECOVERY_CERTIFICATE, type DatabaseRole, type ServerTopology } from '../mbam/topology.js';
+import type { SqlTarget } from './target.js';
 import { sqlWriterLogicalPath } from '../vss/known-writers.js';
 import type { ServerIdentity, SqlServerConnection } from './connection.js';
 
@@ -12,8 +12,9 @@ export interface DatabaseFile {
   sizeBytes: number;
 }
 
-export interface MbamDatabaseInfo {
-  role: DatabaseRole;
+export interface DatabaseInfo {
+  /** The target's label for it (MBAM: its role). */
+  role: string;
   name: string;
   exists: boolean;
   state?: string;
@@ -28,8 +29,9 @@ export interface MbamDatabaseInfo {
 
 export interface ServerDiscovery {
   identity: ServerIdentity;
-  databases: MbamDatabaseInfo[];
-  recoveryCertificate: boolean;
+  databases: DatabaseInfo[];
+  /** Whether the target's certificate is in master (false when the target names none). */
+  certificate: boolean;
   /** SQL Server 2022+ can suspend databases for snapshot backup over T-SQL. */
   tsqlSnapshotBackup: boolean;
 }
@@ -40,9 +42,9 @@ export function nameParams(names: string[]): { list: string; params: Record<stri
   return { list: names.map((_, i) => `@db${i}`).join(', '), params };
 }
 
-/** Whether MBAM's Recovery certificate is in master (without it a restored Recovery DB cannot decrypt keys). */
-export async function hasRecoveryCertificate(conn: SqlServerConnection): Promise<boolean> {
-  const rows = await conn.query('certificate', 'SELECT c.name AS name FROM master.sys.certificates AS c WHERE c.name = @certificate', { certificate: RECOVERY_CERTIFICATE }, 'read master.sys.certificates');
+/** Whether a certificate is in master (MBAM's Recovery certificate: without it a restored Recovery DB cannot decrypt keys). */
+export async function hasCertificate(conn: SqlServerConnection, certificate: string): Promise<boolean> {
+  const rows = await conn.query('certificate', 'SELECT c.name AS name FROM master.sys.certificates AS c WHERE c.name = @certificate', { certificate }, 'read master.sys.certificates');
   return rows.length > 0;
 }
 
@@ -55,9 +57,9 @@ export async function defaultBackupDirectory(conn: SqlServerConnection): Promise
   return rows[0]?.path ?? null;
 }
 
-export async function discover(conn: SqlServerConnection, server: ServerTopology = conn.server): Promise<ServerDiscovery> {
-  const roles = DATABASE_ROLES.filter((r) => server.databases[r]);
-  const names = roles.map((r) => server.databases[r]!.name);
+export async function discover(conn: SqlServerConnection, target: SqlTarget): Promise<ServerDiscovery> {
+  const server = target;
+  const names = target.databases.map((d) => d.name);
   const { list, params } = nameParams(names);
   const rows = await conn.query<{ name: string; stateDesc: string; recoveryModel: string; isEncrypted: boolean; canBackup: number; canAlter: number }>(
     'databases',
@@ -74,16 +76,15 @@ export async function discover(conn: SqlServerConnection, server: ServerTopology
     params,
     'read sys.master_files',
   );
-  const recoveryCertificate = await hasRecoveryCertificate(conn);
+  const certificate = target.certificate ? await hasCertificate(conn, target.certificate.name) : false;
   const logicalPath = sqlWriterLogicalPath(server.sql.writerServerName ?? server.name, server.sql.instance);
   return {
     identity: conn.identity,
-    recoveryCertificate,
+    certificate,
     tsqlSnapshotBackup: conn.identity.majorVersion >= 16,
-    databases: roles.map((role, i) => {
-      const name = names[i]!;
+    databases: target.databases.map(({ role, name }) => {
       const r = rows.find((x) => x.name === name);
-      const info: MbamDatabaseInfo = {
+      const info: DatabaseInfo = {
         role,
         name,
         exists: !!r,

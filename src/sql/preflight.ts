@@ -2,7 +2,7 @@
  * The SQL Server checks install's preflight runs for a server: reachable (and encrypted when
  * asked), each MBAM database present and ONLINE, the login's rights, the Recovery certificate.
  */
-import type { ServerTopology } from '../mbam/topology.js';
+import type { SqlTarget } from './target.js';
 import { VssError } from '../vss/errors.js';
 import { SqlServerConnection, describeServer } from './connection.js';
 import { discover } from './discovery.js';
@@ -13,7 +13,7 @@ export interface SqlCheckResult {
   detail: string;
 }
 
-export async function sqlPreflight(server: ServerTopology, opts: { connectTimeoutMs?: number } = {}): Promise<SqlCheckResult[]> {
+export async function sqlPreflight(server: SqlTarget, opts: { connectTimeoutMs?: number } = {}): Promise<SqlCheckResult[]> {
   const results: SqlCheckResult[] = [];
   let conn: SqlServerConnection;
   try {
@@ -40,11 +40,12 @@ export async function sqlPreflight(server: ServerTopology, opts: { connectTimeou
         });
       }
     }
-    if (server.databases.recovery) {
+    if (server.certificate) {
+      const name = server.certificate.name;
       results.push({
-        check: 'recovery-certificate',
-        ok: d.recoveryCertificate,
-        detail: d.recoveryCertificate ? "'MBAM Recovery Encryption Certificate' is in master" : "'MBAM Recovery Encryption Certificate' is missing from master: a restored Recovery database could not decrypt its keys",
+        check: 'certificate',
+        ok: d.certificate,
+        detail: d.certificate ? `'${name}' is in master` : `'${name}' is missing from master: a restored database that depends on it could not decrypt its keys`,
       });
     }
   } catch (e) {

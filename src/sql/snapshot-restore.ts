@@ -29,7 +29,7 @@ export async function backupSetsIn(conn: SqlServerConnection, path: string): Pro
 
 /** Takes each database that exists and is not already offline offline, so its files can be replaced. */
 export async function takeOffline(conn: SqlServerConnection, databases: string[]): Promise<string[]> {
-  const found = await discover(conn);
+  const found = await discover(conn, { ...conn.server, databases: databases.map((name) => ({ role: name, name })) });
   const taken: string[] = [];
   for (const d of databases) {
     const info = found.databases.find((x) => x.name === d);

@@ -26,23 +26,22 @@ import { HR } from '../vss/hresult.js';
 import { VssError } from '../vss/errors.js';
 import { nameBasedGuid } from '../vss/guid.js';
 import { fileList, WMD_VERSION, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
-import { hostedRoles } from '../mbam/writer-definition.js';
 import { SQL_WRITER_ID, SQL_WRITER_NAME, sqlWriterLogicalPath } from '../vss/known-writers.js';
 import { describeServer, SqlServerConnection, type ConnectOptions } from './connection.js';
 import { backupCertificate, restoreCertificate, type CertificateFiles } from './certificate.js';
-import { defaultBackupDirectory, discover, hasRecoveryCertificate, type ServerDiscovery } from './discovery.js';
+import { defaultBackupDirectory, discover, hasCertificate, type ServerDiscovery } from './discovery.js';
 import { SnapshotFreeze } from './suspend.js';
 import { restoreFromMetadataBackup, takeOffline } from './snapshot-restore.js';
-import { RECOVERY_CERTIFICATE, type ServerTopology } from '../mbam/topology.js';
+import type { SqlTarget } from './target.js';
 import type { InProcessWriter, WriterEventContext } from '../vss/writer-events.js';
 
-/** The component that stands for master: the Recovery certificate lives there. */
+/** The component that stands for master: the target's certificate (MBAM's Recovery certificate) lives there. */
 export const MASTER_COMPONENT = 'master';
 /** Names of the writer's files in its directory of the backup set. */
 export const SET_FILES = { metadataBackup: 'databases.bkm', certificate: 'recovery-certificate.cer', privateKey: 'recovery-certificate.pvk' } as const;
 
 export interface SqlSnapshotWriterOptions {
-  server: ServerTopology;
+  server: SqlTarget;
   /**
    * A directory on this machine that SQL Server's service account can write and read, where it
    * writes the metadata backup and the certificate and reads them back on restore (default: the
@@ -58,7 +57,7 @@ function precondition(message: string, hint?: string): VssError {
 }
 
 /** The SQL Server writer's metadata for the MBAM databases `server` hosts, with their files as discovered. */
-export function sqlWriterMetadata(server: ServerTopology, discovery: ServerDiscovery): WriterMetadata {
+export function sqlWriterMetadata(server: SqlTarget, discovery: ServerDiscovery): WriterMetadata {
   const logicalPath = sqlWriterLogicalPath(server.sql.writerServerName ?? server.name, server.sql.instance);
   const component = (name: string, files: WriterComponent['files'], caption: string): WriterComponent => ({
     type: 'FILEGROUP',
@@ -74,11 +73,11 @@ export function sqlWriterMetadata(server: ServerTopology, discovery: ServerDisco
     files,
     dependencies: [],
   });
-  const components = hostedRoles(server).map((role) => {
-    const db = discovery.databases.find((d) => d.role === role)!;
+  const components = server.databases.map(({ name }) => {
+    const db = discovery.databases.find((d) => d.name === name)!;
     return component(db.name, db.files.map((f) => fileList(dirname(f.physicalName), basename(f.physicalName))), `database ${db.name}`);
   });
-  if (server.databases.recovery) components.push(component(MASTER_COMPONENT, [], `master: the ${RECOVERY_CERTIFICATE} (system databases cannot be suspended for snapshot backup)`));
+  if (server.certificate) components.push(component(MASTER_COMPONENT, [], `master: the ${server.certificate.name} (system databases cannot be suspended for snapshot backup)`));
   return {
     version: WMD_VERSION,
     identity: {
@@ -123,7 +122,7 @@ export class SqlSnapshotWriter implements InProcessWriter {
   private freeze: SnapshotFreeze | undefined;
 
   constructor(
-    readonly server: ServerTopology,
+    readonly server: SqlTarget,
     readonly metadata: WriterMetadata,
     readonly exchangeDir: string,
     private readonly connect: ConnectOptions = {},
@@ -159,14 +158,14 @@ export class SqlSnapshotWriter implements InProcessWriter {
   }
 
   private password() {
-    const p = this.server.recoveryCertificatePassword;
-    if (!p) {
+    const cert = this.server.certificate!;
+    if (!cert.password) {
       throw precondition(
-        `${describeServer(this.server)} hosts the Recovery database, whose keys are encrypted with the Recovery certificate in master; backing up or restoring it needs the certificate's private-key password`,
-        `Name it in the topology: "recoveryCertificatePassword": {"env": "VAR"} or {"file": "/path"} for server ${this.server.name}.`,
+        `${describeServer(this.server)}: the databases' keys are encrypted with the certificate '${cert.name}' in master; backing up or restoring it needs the certificate's private-key password`,
+        `Name it ${cert.passwordField ? `in ${cert.passwordField}` : 'in the configuration'}: {"env": "VAR"} or {"file": "/path"}.`,
       );
     }
-    return p;
+    return cert.password;
   }
 
   async onPrepareBackup(ctx: WriterEventContext): Promise<void> {
@@ -194,7 +193,7 @@ export class SqlSnapshotWriter implements InProcessWriter {
       // Before the freeze: the certificate changes rarely, and a failure here costs no frozen time.
       const files: CertificateFiles = { certificateFile: this.exchangePath(ctx, 'recovery-certificate.cer'), privateKeyFile: this.exchangePath(ctx, 'recovery-certificate.pvk') };
       try {
-        await backupCertificate(this.server, files, this.password());
+        await backupCertificate(this.server, files, this.password(), this.server.certificate!.name);
         fs.mkdirSync(ctx.writerDir!, { recursive: true, mode: 0o700 });
         moveOut(files.certificateFile, join(ctx.writerDir!, SET_FILES.certificate));
         moveOut(files.privateKeyFile, join(ctx.writerDir!, SET_FILES.privateKey));
@@ -280,13 +279,13 @@ export class SqlSnapshotWriter implements InProcessWriter {
         }
       }
       if (this.certificateTakesPart(ctx)) {
-        if (await hasRecoveryCertificate(conn)) ctx.log('the Recovery certificate is already in master; left as it is');
+        if (await hasCertificate(conn, this.server.certificate!.name)) ctx.log(`the certificate '${this.server.certificate!.name}' is already in master; left as it is`);
         else {
           const files: CertificateFiles = {
             certificateFile: moveIn(join(ctx.writerDir!, SET_FILES.certificate), this.exchangePath(ctx, SET_FILES.certificate), this.exchangeDir),
             privateKeyFile: moveIn(join(ctx.writerDir!, SET_FILES.privateKey), this.exchangePath(ctx, SET_FILES.privateKey), this.exchangeDir),
           };
-          await restoreCertificate(this.server, files, this.password());
+          await restoreCertificate(this.server, files, this.password(), this.server.certificate!.name);
         }
       }
     } finally {

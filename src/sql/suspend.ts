@@ -7,7 +7,7 @@
  * SQL Server has no timeout of its own for a suspension, so the deadline is ours: when it passes,
  * the connection is closed, which thaws the databases at once.
  */
-import type { ServerTopology } from '../mbam/topology.js';
+import type { SqlEndpoint } from './target.js';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { SqlServerConnection, describeServer } from './connection.js';
@@ -58,7 +58,7 @@ export class SnapshotFreeze {
   }
 
   /** Suspends the databases' writes on a pinned session and confirms the server holds them. */
-  static async begin(server: ServerTopology, databases: string[], opts: FreezeOptions = {}): Promise<SnapshotFreeze> {
+  static async begin(server: SqlEndpoint, databases: string[], opts: FreezeOptions = {}): Promise<SnapshotFreeze> {
     if (databases.length === 0) throw new VssError(HR.E_INVALIDARG, { message: 'freeze: no databases', category: 'input' });
     if (databases.length > 64) {
       throw new VssError(HR.VSS_E_WRITERERROR_NONRETRYABLE, { message: `freeze: ${databases.length} databases; SQL Server suspends at most 64 in one group (error 925)` });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildMbamWriterMetadata } from '../../src/mbam/writer-definition.js';
 import { SQL_WRITER_ID } from '../../src/vss/known-writers.js';
-import { parseTopology, RECOVERY_CERTIFICATE, type Topology } from '../../src/mbam/topology.js';
+import { parseTopology, RECOVERY_CERTIFICATE, sqlTargetOf, type Topology } from '../../src/mbam/topology.js';
 import { backup } from '../../src/requester/backup.js';
 import { verifyBackupSet } from '../../src/requester/backup-set.js';
 import { restore } from '../../src/requester/restore.js';
@@ -112,7 +112,7 @@ async function rig(opts: { dataDir?: string; certificatePassword?: boolean } = {
 const read = (f: string) => readFileSync(f, 'utf8');
 
 async function backupWithSql(r: Rig, to: string, extra: Partial<Parameters<typeof backup>[0]> = {}) {
-  const sqlWriter = await createSqlSnapshotWriter({ server: r.topology.servers[0]! });
+  const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
   const mbam = buildMbamWriterMetadata(r.topology, 'MBAM-DB1');
   return { sqlWriter, result: await backup({ to, writers: [sqlWriter], registered: [mbam], select: [mbam.identity.writerId], provider: 'copy', ...extra }) };
 }
@@ -165,7 +165,7 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     r.tds.state.certificates = []; // the server lost master's certificate (a new server)
     const before = r.tds.statements.length;
 
-    const sqlWriter = await createSqlSnapshotWriter({ server: r.topology.servers[0]! });
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
     const logs: string[] = [];
     const result = await restore({ from: set, writers: [sqlWriter], onProgress: (e) => e.type === 'log' && logs.push(e.message) });
     expect(result.files).toBe(3);
@@ -188,7 +188,7 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     const set = join(r.root, 'set');
     await backupWithSql(r, set);
     const before = r.tds.statements.length;
-    const sqlWriter = await createSqlSnapshotWriter({ server: r.topology.servers[0]! });
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
     const out = join(r.root, 'out');
     await restore({ from: set, to: out, writers: [sqlWriter] });
     expect(r.tds.statements.slice(before).map((s) => s.tag).filter((t) => t.startsWith('restore') || t === 'set-offline')).toEqual([]);
@@ -200,7 +200,7 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     const set = join(r.root, 'set');
     await backupWithSql(r, set);
     r.tds.faults.killOn = ['restore-metadata'];
-    const sqlWriter = await createSqlSnapshotWriter({ server: r.topology.servers[0]! });
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
     const err = await restore({ from: set, writers: [sqlWriter] }).catch((e) => e);
     expect(err).toBeInstanceOf(VssError);
     expect(err.message).toMatch(/PostRestore/);

@@ -31,14 +31,14 @@ describe('install with the SQL checks (TDS test server)', () => {
     const r = await runCliAsync(['install', '--topology', topology, '--server', 'MBAM-DB1', '--state-dir', stateDir, '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     const checks = r.json().preflight.map((p: { check: string }) => p.check);
-    expect(checks).toEqual(expect.arrayContaining(['sql-reachable', 'database-online:recovery', 'sql-rights:recovery', 'recovery-certificate']));
+    expect(checks).toEqual(expect.arrayContaining(['sql-reachable', 'database-online:recovery', 'sql-rights:recovery', 'certificate']));
     expect(r.stdout + r.stderr).not.toContain(SQL_PASSWORD);
     for (const f of allFiles(stateDir)) expect(readFileSync(f, 'utf8'), f).not.toContain(SQL_PASSWORD);
   });
 
   it.each([
     ['the Recovery database is offline', { databases: [{ name: 'MBAM Recovery and Hardware', state: 'OFFLINE' }, { name: 'MBAM Compliance Status' }] }, 'database-online:recovery'],
-    ['the certificate is missing', { certificates: [] }, 'recovery-certificate'],
+    ['the certificate is missing', { certificates: [] }, 'certificate'],
     ['the login fails', { faults: { loginFails: true } }, 'sql-reachable'],
   ] as const)('exits 3 naming the check when %s, and registers nothing', async (_n, opts, check) => {
     const { topology, stateDir } = await setup(opts as TdsServerOptions);

@@ -24,7 +24,7 @@ import { SQL_WRITER_ID } from '../../src/vss/known-writers.js';
 import { backup } from '../../src/requester/backup.js';
 import { restore } from '../../src/requester/restore.js';
 import { createSqlSnapshotWriter } from '../../src/sql/sql-writer.js';
-import { parseTopology } from '../../src/mbam/topology.js';
+import { parseTopology, sqlTargetOf } from '../../src/mbam/topology.js';
 import { SnapshotFreeze } from '../../src/sql/suspend.js';
 import { sqlPreflight } from '../../src/sql/preflight.js';
 import { SqlServerConnection } from '../../src/sql/connection.js';
@@ -41,7 +41,7 @@ describe.skipIf(!live)(`live SQL Server suite${live ? '' : ' [skipped: set MBAM_
   });
 
   it('runs the preflight', async () => {
-    const r = await sqlPreflight(live!);
+    const r = await sqlPreflight(sqlTargetOf(live!));
     expect(r[0]).toMatchObject({ check: 'sql-reachable', ok: true });
   });
 
@@ -57,7 +57,7 @@ describe.skipIf(!live)(`live SQL Server suite${live ? '' : ' [skipped: set MBAM_
   });
 
   it('backs up and restores in place through the SQL Server writer (files on this machine)', async () => {
-    const writer = await createSqlSnapshotWriter({ server: live!, ...(process.env['MBAM_VSS_TEST_SQL_EXCHANGE_DIR'] ? { exchangeDir: process.env['MBAM_VSS_TEST_SQL_EXCHANGE_DIR'] } : {}) });
+    const writer = await createSqlSnapshotWriter({ server: sqlTargetOf(live!), ...(process.env['MBAM_VSS_TEST_SQL_EXCHANGE_DIR'] ? { exchangeDir: process.env['MBAM_VSS_TEST_SQL_EXCHANGE_DIR'] } : {}) });
     const files = writer.metadata.components.flatMap((c) => c.files.map((f) => join(f.path, f.filespec)));
     if (files.length === 0 || !files.every((f) => existsSync(f))) return; // SQL Server's files are elsewhere
     const set = join(mkdtempSync(join(tmpdir(), 'mbam-live-')), 'set');

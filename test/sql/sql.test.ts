@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backupCertificate, restoreCertificate } from '../../src/sql/certificate.js';
+import { RECOVERY_CERTIFICATE, sqlTargetOf, type ServerTopology } from '../../src/mbam/topology.js';
 import { SqlServerConnection } from '../../src/sql/connection.js';
 import { discover } from '../../src/sql/discovery.js';
 import { SnapshotFreeze, suspendStatement } from '../../src/sql/suspend.js';
@@ -106,9 +107,9 @@ describe('discovery and preflight', () => {
   it('discovers states, files, rights, the certificate and the SQL writer logical path', async () => {
     const s = await tds({ instanceName: null });
     const conn = await SqlServerConnection.open(serverFor(s, { compliance: 'MBAM Compliance Status' }));
-    const d = await discover(conn);
+    const d = await discover(conn, sqlTargetOf(conn.server as ServerTopology));
     await conn.close();
-    expect(d.recoveryCertificate).toBe(true);
+    expect(d.certificate).toBe(true);
     expect(d.tsqlSnapshotBackup).toBe(true);
     expect(d.databases[0]).toMatchObject({ role: 'recovery', name: 'MBAM Recovery and Hardware', exists: true, state: 'ONLINE', canBackup: true, sqlWriterLogicalPath: 'MBAM-DB1' });
     expect(d.databases[0]!.files).toEqual([
@@ -121,27 +122,27 @@ describe('discovery and preflight', () => {
   it.each(HOSTILE)('names like %j reach the server intact, as parameters', async (name) => {
     const s = await tds({ databases: [{ name, state: 'ONLINE' }] });
     const conn = await SqlServerConnection.open(serverFor(s, { recovery: name }));
-    const d = await discover(conn);
+    const d = await discover(conn, sqlTargetOf(conn.server as ServerTopology));
     await conn.close();
     expect(d.databases[0]).toMatchObject({ name, exists: true });
   });
 
   it('passes when everything is in place', async () => {
     const s = await tds();
-    const r = await sqlPreflight(serverFor(s, { compliance: 'MBAM Compliance Status' }));
+    const r = await sqlPreflight(sqlTargetOf(serverFor(s, { compliance: 'MBAM Compliance Status' })));
     expect(r.every((c) => c.ok)).toBe(true);
-    expect(r.map((c) => c.check)).toEqual(['sql-reachable', 'database-online:recovery', 'sql-rights:recovery', 'database-online:complianceAudit', 'sql-rights:complianceAudit', 'recovery-certificate']);
+    expect(r.map((c) => c.check)).toEqual(['sql-reachable', 'database-online:recovery', 'sql-rights:recovery', 'database-online:complianceAudit', 'sql-rights:complianceAudit', 'certificate']);
   });
 
   it.each([
     ['a missing database', { databases: [] }, 'database-online:recovery', /does not exist/],
     ['an offline database', { databases: [{ name: 'MBAM Recovery and Hardware', state: 'OFFLINE' }] }, 'database-online:recovery', /is OFFLINE/],
     ['missing rights', { databases: [{ name: 'MBAM Recovery and Hardware', canBackup: false }] }, 'sql-rights:recovery', /lacks BACKUP DATABASE/],
-    ['no certificate', { certificates: [] }, 'recovery-certificate', /missing from master/],
+    ['no certificate', { certificates: [] }, 'certificate', /missing from master/],
     ['a failed login', { faults: { loginFails: true } }, 'sql-reachable', /Login failed/],
   ] as const)('names the failed check for %s', async (_n, opts, check, detail) => {
     const s = await tds(opts as TdsServerOptions);
-    const r = await sqlPreflight(serverFor(s));
+    const r = await sqlPreflight(sqlTargetOf(serverFor(s)));
     const failed = r.find((c) => !c.ok);
     expect(failed?.check).toBe(check);
     expect(failed?.detail).toMatch(detail);
@@ -242,15 +243,15 @@ describe('certificate backup and restore', () => {
     const s = await tds();
     const server = serverFor(s);
     process.env['MBAM_TEST_CERT_PW'] = "p@ss'word; --";
-    await backupCertificate(server, { certificateFile: `${BK}/mbam.cer`, privateKeyFile: `${BK}/mbam.pvk` }, { env: 'MBAM_TEST_CERT_PW' });
+    await backupCertificate(server, { certificateFile: `${BK}/mbam.cer`, privateKeyFile: `${BK}/mbam.pvk` }, { env: 'MBAM_TEST_CERT_PW' }, RECOVERY_CERTIFICATE);
     expect(s.certificateBackups).toEqual([{ certificate: 'MBAM Recovery Encryption Certificate', file: `${BK}/mbam.cer`, keyFile: `${BK}/mbam.pvk`, password: "p@ss'word; --" }]);
     s.state.certificates = [];
-    const err = await backupCertificate(server, { certificateFile: '/c', privateKeyFile: '/k' }, { env: 'MBAM_TEST_CERT_PW' }).catch((e) => e);
+    const err = await backupCertificate(server, { certificateFile: '/c', privateKeyFile: '/k' }, { env: 'MBAM_TEST_CERT_PW' }, RECOVERY_CERTIFICATE).catch((e) => e);
     expect(err.message).toMatch(/Cannot find the certificate/);
     expect(err.message).not.toContain("p@ss'word");
-    await restoreCertificate(server, { certificateFile: `${BK}/mbam.cer`, privateKeyFile: `${BK}/mbam.pvk` }, { env: 'MBAM_TEST_CERT_PW' });
+    await restoreCertificate(server, { certificateFile: `${BK}/mbam.cer`, privateKeyFile: `${BK}/mbam.pvk` }, { env: 'MBAM_TEST_CERT_PW' }, RECOVERY_CERTIFICATE);
     expect(s.state.certificates).toEqual(['MBAM Recovery Encryption Certificate']);
-    const missing = await backupCertificate(server, { certificateFile: '/c', privateKeyFile: '/k' }, { env: 'MBAM_TEST_UNSET_CERT_PW' }).catch((e) => e);
+    const missing = await backupCertificate(server, { certificateFile: '/c', privateKeyFile: '/k' }, { env: 'MBAM_TEST_UNSET_CERT_PW' }, RECOVERY_CERTIFICATE).catch((e) => e);
     expect(missing.message).toMatch(/MBAM_TEST_UNSET_CERT_PW is not set/);
   });
 });
