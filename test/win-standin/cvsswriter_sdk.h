@@ -26,9 +26,13 @@
 #include "vss_abi.h"
 
 class CVssWriter;
+// The stand-in defines CreateWriter itself (dllexport); every other user imports it.
+#ifndef VSS_STANDIN_CREATEWRITER_DECL
+#define VSS_STANDIN_CREATEWRITER_DECL __declspec(dllimport)
+#endif
 extern "C" {
 // vswriter.h: HRESULT STDAPICALLTYPE CreateWriter(_In_ CVssWriter* pWriter, _Out_ IVssWriterImpl** pWriterImpl);
-__declspec(dllimport) HRESULT WINAPI CreateWriter(CVssWriter* pWriter, IVssWriterImpl** pWriterImpl);
+VSS_STANDIN_CREATEWRITER_DECL HRESULT WINAPI CreateWriter(CVssWriter* pWriter, IVssWriterImpl** pWriterImpl);
 }
 
 class CVssWriter {
