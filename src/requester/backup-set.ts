@@ -99,7 +99,7 @@ function hostile(setDir: string, what: string): VssError {
 
 /** A relative '/'-separated path that stays inside the set, resolved; anything else is refused. */
 export function insideSet(setDir: string, rel: string): string {
-  if (typeof rel !== 'string' || rel === '' || isAbsolute(rel) || rel.includes('\\') || rel.includes('\0') || rel.split('/').some((p) => p === '..' || p === '')) {
+  if (typeof rel !== 'string' || rel === '' || isAbsolute(rel) || rel.includes('\\') || rel.includes('\0') || rel.split('/').some((p) => p === '..' || p === '.' || p === '')) {
     throw hostile(setDir, `path ${JSON.stringify(rel)} is not a plain relative path inside the set`);
   }
   const full = join(setDir, ...rel.split('/'));

@@ -251,6 +251,12 @@ describe('verify checks every file of the set, documents included', () => {
     expect((await verifyBackupSet(set)).problems).toEqual([{ path: m.writers[0]!.metadataFile, problem: 'checksum' }]);
   });
 
+  it.each(['files/./x', './manifest.json', 'files//x', '../x'])('a set path %j that is not plain is refused, never opened', async (path) => {
+    const { set } = await makeSet();
+    editManifest(set, (m) => (m.files[0].path = path));
+    expect((await verifyBackupSet(set)).problems).toContainEqual(expect.objectContaining({ path, problem: 'unsafe-path' }));
+  });
+
   it('a format-2 manifest without document hashes is refused', async () => {
     const { set } = await makeSet();
     hashDocuments(set);
