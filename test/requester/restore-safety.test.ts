@@ -15,10 +15,21 @@ import { VssError } from '../../src/vss/errors.js';
 import type { InProcessWriter } from '../../src/vss/writer-events.js';
 import { fileList, type ComponentFile } from '../../src/vss/writer-metadata.js';
 import { CLI } from '../support/paths.js';
-import { isRoot, itRequires, prereq } from '../support/prereq.js';
+import { hasCommand, isRoot, itRequires, prereq } from '../support/prereq.js';
 import { tempDir } from '../support/state.js';
 
 const asRoot = prereq(isRoot(), 'needs root (chown to nobody, root-owned victims)');
+
+/** Whether the temp directory's filesystem takes the immutable attribute (ext4, xfs, btrfs; not tmpfs). */
+function immutableWorks(): boolean {
+  if (!isRoot() || !hasCommand('chattr')) return false;
+  const d = tempDir('mbam-rs-chattr-');
+  const ok = spawnSync('chattr', ['+i', d]).status === 0;
+  if (ok) spawnSync('chattr', ['-i', d]);
+  rmSync(d, { recursive: true, force: true });
+  return ok;
+}
+const immutable = prereq(immutableWorks(), 'needs root, chattr and a temp filesystem with the immutable attribute');
 const NOBODY = 65534;
 
 function writer(files: ComponentFile[], id = '6f0f7c8e-1d2b-4c3a-9e8f-0a1b2c3d4e5f'): InProcessWriter {
@@ -143,6 +154,36 @@ describe('restore never writes outside its target', () => {
     expect(readFileSync(join(out, data, 'a.db'), 'utf8')).toBe('original a');
     expect(readFileSync(join(out, data, 'sub', 'b.log'), 'utf8')).toBe('original b');
     expect(tree(join(out, data))).toEqual(['a.db', 'sub', 'sub/b.log']);
+  });
+
+  itRequires(immutable, 'a rollback that cannot complete says exactly what was left (category incomplete)', async () => {
+    const { root, data, set } = await makeSet();
+    const out = join(root, 'out');
+    mkdirSync(join(out, data, 'sub'), { recursive: true });
+    writeFileSync(join(out, data, 'a.db'), 'original a');
+    const m = readManifest(set);
+    const locked = join(out, data);
+    try {
+      const err = await restore({
+        from: set,
+        to: out,
+        onProgress: (e) => {
+          if (e.type !== 'file' || !e.path.endsWith('a.db')) return;
+          writeFileSync(join(set, m.files[1]!.path), 'BRAVO'); // file 2 fails its hash ...
+          expect(spawnSync('chattr', ['+i', locked]).status).toBe(0); // ... and file 1 cannot be put back
+        },
+      }).catch((e) => e);
+      expect(err).toBeInstanceOf(VssError);
+      expect(err.category).toBe('incomplete');
+      const saved = /the original is (\S+) /.exec(err.message)?.[1];
+      expect(err.message).toContain(`${join(out, data, 'a.db')}: restored; the original is ${join(out, data)}/.mbam-vss-`);
+      expect(readFileSync(saved!, 'utf8')).toBe('original a');
+      expect(err.details.left).toHaveLength(1);
+    } finally {
+      spawnSync('chattr', ['-i', locked]);
+    }
+    // file 2's temp file (in sub/, not locked) is gone
+    expect(readdirSync(join(out, data, 'sub'))).toEqual([]);
   });
 
   it('a directory where a file goes is refused before anything is written', async () => {
