@@ -66,7 +66,8 @@
           {
             "sources": [
               "native/src/posix/platform_posix.cc",
-              "native/src/posix/file_lock.cc"
+              "native/src/posix/file_lock.cc",
+              "native/src/posix/safe_fs.cc"
             ]
           }
         ],

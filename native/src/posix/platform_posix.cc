@@ -41,6 +41,7 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
 void RegisterPlatform(Napi::Env env, Napi::Object exports) {
   exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
   RegisterFileLock(env, exports);
+  RegisterSafeFs(env, exports);
 #if defined(__linux__)
   RegisterFreezeGuard(env, exports);
   RegisterSnapshot(env, exports);
