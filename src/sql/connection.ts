@@ -5,7 +5,7 @@
  * topology turned encryption off explicitly).
  */
 import { readFileSync } from 'node:fs';
-import sql from 'mssql';
+import type sql from 'mssql';
 import { readSecret } from '../util/secrets.js';
 import type { SqlEndpoint } from './target.js';
 import { VssError } from '../vss/errors.js';
@@ -72,6 +72,15 @@ function readCa(file: string, server: SqlEndpoint): Buffer {
   }
 }
 
+/**
+ * The driver, loaded on first use: mssql and tedious are some 400 modules, and most commands and
+ * library calls never talk to SQL Server (`mbam-vss --version`, `writers`, `import('mbam-vss')`).
+ */
+let driver: typeof sql | undefined;
+async function mssql(): Promise<typeof sql> {
+  return (driver ??= (await import('mssql')).default);
+}
+
 /** A connection pool of `max` sessions to one server, checked for real encryption. */
 export class SqlServerConnection {
   private constructor(
@@ -85,7 +94,8 @@ export class SqlServerConnection {
   }
 
   static async open(server: SqlEndpoint, opts: ConnectOptions = {}, poolMax = 1): Promise<SqlServerConnection> {
-    const pool = new sql.ConnectionPool(connectionConfig(server, opts, poolMax));
+    const { ConnectionPool } = await mssql();
+    const pool = new ConnectionPool(connectionConfig(server, opts, poolMax));
     // A pool emits errors for idle connections that drop; the next request reports them.
     pool.on('error', () => {});
     try {
@@ -114,6 +124,7 @@ export class SqlServerConnection {
 
   async query<T = Record<string, unknown>>(tag: string, statement: string, params: Record<string, string | number | boolean | null> = {}, operation = tag): Promise<T[]> {
     try {
+      const sql = driver!; // loaded by open()
       const req = this.pool.request();
       for (const [k, v] of Object.entries(params)) {
         if (typeof v === 'number') req.input(k, sql.Int, v);
