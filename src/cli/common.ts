@@ -17,6 +17,8 @@ export const EXIT = {
   PRECONDITION: 3,
   /** Failed, and the rollback did not complete: an operator must look (`mbam-vss status`). */
   INCOMPLETE: 4,
+  /** Stopped by SIGINT (143 for SIGTERM: 128 + the signal, as a shell reports it), cleaned up. */
+  INTERRUPTED: 130,
 } as const;
 
 const CATEGORY_EXIT: Record<VssErrorCategory, number> = {
@@ -24,6 +26,7 @@ const CATEGORY_EXIT: Record<VssErrorCategory, number> = {
   precondition: EXIT.PRECONDITION,
   failed: EXIT.FAILED,
   incomplete: EXIT.INCOMPLETE,
+  aborted: EXIT.INTERRUPTED,
 };
 
 export interface GlobalOptions {

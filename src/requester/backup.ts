@@ -11,25 +11,25 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { WriterState, type BackupTypeName, type WriterStateName } from '../vss/enums.js';
+import type { BackupTypeName, WriterStateName } from '../vss/enums.js';
 import { VssError } from '../vss/errors.js';
-import { isGuid, parseGuid, type Guid } from '../vss/guid.js';
-import { HR, hresultInfo } from '../vss/hresult.js';
-import { writeBackupComponents } from '../vss/backup-components.js';
-import { componentKey, writeWriterMetadata, type FileDescriptor, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
+import type { Guid } from '../vss/guid.js';
+import { HR } from '../vss/hresult.js';
+import { componentKey, type FileDescriptor, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
 import { fsyncDir } from '../platform/state.js';
-import { SQL_WRITER_ID } from '../vss/known-writers.js';
-import { TOOL_VERSION } from '../version.js';
-import { MANIFEST, MANIFEST_FORMAT, sha256File, type Manifest, type ManifestFile } from './backup-set.js';
+import { writeSetDocuments, type ManifestFile } from './backup-set.js';
 import { copyAndHash } from './copy.js';
 import { withDeadline } from '../util/deadline.js';
 import {
   createBtrfsSnapshots, createExternalSnapshots, planVolume, releaseBtrfsSnapshots, releaseExternalSnapshots,
   type ExternalSnapshotOptions, type ProviderChoice, type Volume,
 } from './providers.js';
-import { failureDetails, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEvent, type WriterEventContext } from '../vss/writer-events.js';
+import type { InProcessWriter, WriterEvent } from '../vss/writer-events.js';
+import { candidates, selectComponents } from './selection.js';
+import { WriterSession, type Participant, type WriterOutcome } from './session.js';
+
+export type { WriterOutcome } from './session.js';
 
 export type ProgressEvent =
   | { type: 'event'; event: WriterEvent; writer: string; state: WriterStateName; failure?: string }
@@ -63,16 +63,6 @@ export interface BackupOptions {
   onProgress?: (e: ProgressEvent) => void;
 }
 
-export interface WriterOutcome {
-  writerId: Guid;
-  instanceId: Guid;
-  name: string;
-  state: WriterStateName;
-  lastError: number;
-  /** Component keys (`logicalPath\\name`) of this writer that took part. */
-  components: string[];
-}
-
 export interface BackupResult {
   dir: string;
   snapshotSetId: Guid;
@@ -83,17 +73,6 @@ export interface BackupResult {
   /** Blocked-writes windows of external snapshots, in ms. */
   writeHolds: number[];
 }
-
-interface Participant {
-  writer: InProcessWriter | undefined;
-  metadata: WriterMetadata;
-  components: WriterComponent[];
-  state: WriterStateName;
-  lastError: number;
-  ctx: WriterEventContext;
-}
-
-const LEVEL_ORDER = { FRONT_END: 0, BACK_END: 1, SYSTEM: 2 } as const;
 
 function globRegex(spec: string): RegExp {
   // Windows' "*.*" matches names without a dot too.
@@ -141,51 +120,18 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
   const staging = join(dirname(target), `.${basename(target)}.partial-${snapshotSetId}`);
 
   // ---- Identify, selection, dependencies: all before anything is frozen ----
-  const all: { writer?: InProcessWriter; metadata: WriterMetadata }[] = [
-    ...(o.writers ?? []).map((w) => ({ writer: w, metadata: w.metadata })),
-    ...(o.registered ?? []).filter((m) => !(o.writers ?? []).some((w) => w.metadata.identity.writerId === m.identity.writerId)).map((m) => ({ metadata: m })),
-  ];
+  const all = candidates(o.writers, o.registered);
   for (const w of all) await w.writer?.onIdentify?.();
-  const find = (sel: string) =>
-    all.find((w) => (isGuid(sel) ? w.metadata.identity.writerId === parseGuid(sel) : w.metadata.identity.friendlyName.toLowerCase() === sel.toLowerCase()));
-  const chosen = new Map<string, { entry: (typeof all)[number]; components: Map<string, WriterComponent> }>();
-  const include = (entry: (typeof all)[number], c: WriterComponent, chain: string[]) => {
-    const key = componentKey(c);
-    let slot = chosen.get(entry.metadata.identity.writerId);
-    if (!slot) chosen.set(entry.metadata.identity.writerId, (slot = { entry, components: new Map() }));
-    if (slot.components.has(key)) return;
-    slot.components.set(key, c);
-    for (const d of c.dependencies) {
-      const onWriter = all.find((w) => w.metadata.identity.writerId === parseGuid(d.writerId));
-      const onComponent = onWriter?.metadata.components.find((x) => x.componentName === d.componentName && (x.logicalPath ?? '') === (d.logicalPath ?? ''));
-      if (!onWriter || !onComponent) {
-        throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, {
-          message: `component ${[...chain, key].join(' → ')} depends on writer {${d.writerId}} component ${componentKey(d)}, which ${onWriter ? 'that writer does not have' : 'no writer here provides'}`,
-          category: 'precondition',
-          hint: onWriter ? undefined : d.writerId === SQL_WRITER_ID
-            ? 'Give the backup the topology (--topology FILE) so that the SQL Server writer (T-SQL snapshot backup) takes part.'
-            : undefined,
-        });
-      }
-      include(onWriter, onComponent, [...chain, key]);
-    }
-  };
-  const selected = o.select?.length ? o.select.map((s) => {
-    const w = find(s);
-    if (!w) throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `no writer matches '${s}' (known: ${all.map((x) => x.metadata.identity.friendlyName).join(', ') || 'none'})`, category: 'input' });
-    return w;
-  }) : all;
-  for (const w of selected) for (const c of w.metadata.components.filter((x) => x.selectable || o.select?.length)) include(w, c, []);
-  if (chosen.size === 0) throw new VssError(HR.E_INVALIDARG, { message: 'nothing to back up: no writer with components was selected', category: 'input' });
-
-  const participants: Participant[] = [...chosen.values()].map(({ entry, components }) => ({
-    writer: entry.writer,
-    metadata: entry.metadata,
-    components: [...components.values()],
-    state: 'STABLE',
-    lastError: 0,
-    ctx: { snapshotSetId, backupType, components: [...components.values()], log: (message: string) => progress({ type: 'log', writer: entry.metadata.identity.friendlyName, message }) },
-  }));
+  const session = new WriterSession(
+    selectComponents(all, o.select).map(({ writer, metadata, components }) => ({
+      writer,
+      metadata,
+      components,
+      ctx: { snapshotSetId, backupType, components, log: (message: string) => progress({ type: 'log', writer: metadata.identity.friendlyName, message }) },
+    })),
+    { eventTimeoutMs, onEvent: (e) => progress({ type: 'event', ...e }) },
+  );
+  const participants = session.participants;
 
   // Volumes: where every selected file descriptor's directory lives, and which provider serves it.
   const volumes: Volume[] = [];
@@ -213,47 +159,19 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
     : undefined;
   const writeHolds: number[] = [];
 
-  const send = async (event: WriterEvent, targets: Participant[], deadline?: number) => {
-    const spec = EVENT_HANDLER[event];
-    for (const p of targets) {
-      const handler = p.writer?.[spec.handler] as ((ctx: WriterEventContext) => unknown) | undefined;
-      const name = p.metadata.identity.friendlyName;
-      try {
-        if (handler) {
-          const remaining = deadline !== undefined ? deadline - Date.now() : eventTimeoutMs;
-          await withTimeout(Promise.resolve().then(() => handler.call(p.writer, p.ctx)), remaining, `${name} ${event}`);
-        }
-        if (spec.doneState) p.state = spec.doneState;
-        progress({ type: 'event', event, writer: name, state: p.state });
-      } catch (e) {
-        if (event === 'Abort') continue; // VSS has no state for a failed abort
-        p.state = spec.failedState;
-        p.lastError = writerFailureCode(e);
-        progress({ type: 'event', event, writer: name, state: p.state, failure: hresultInfo(p.lastError).name });
-        throw new VssError(p.lastError, { message: `${name} failed at ${event}: ${(e as Error).message ?? e}`, cause: e, ...failureDetails(e) });
-      }
-    }
-  };
-  /** Delivers to every writer even when one fails (Abort, BackupShutdown). */
-  const sendAll = async (event: WriterEvent, targets: Participant[]) => {
-    for (const p of targets) await send(event, [p]).catch(() => {});
-  };
-  const byLevel = (dir: 1 | -1) => [...participants].sort((a, b) => dir * (LEVEL_ORDER[a.writer?.applicationLevel ?? 'FRONT_END'] - LEVEL_ORDER[b.writer?.applicationLevel ?? 'FRONT_END']));
-
-  let postSnapshotSent = false;
   let published = false;
   const files: ManifestFile[] = [];
   let totalBytes = 0;
   try {
-    await send('PrepareForBackup', participants);
-    await send('PrepareForSnapshot', participants);
+    await session.send('PrepareForBackup');
+    await session.send('PrepareForSnapshot');
 
     // ---- the freeze window ----
     const windowDeadline = Date.now() + freezeTimeoutMs;
     for (const p of participants) p.ctx.deadline = windowDeadline;
     let snapshotError: unknown;
     try {
-      await send('Freeze', byLevel(1), windowDeadline);
+      await session.send('Freeze', { targets: session.byLevel(1), deadline: windowDeadline });
       const btrfs = volumes.filter((v) => v.provider === 'btrfs');
       const ext = volumes.filter((v) => v.provider === 'external');
       if (btrfs.length) {
@@ -271,35 +189,34 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
       if (copyNow.length) {
         await withTimeout(copyFiles(copyNow, volumes, staging, files, progress, () => totalBytes, (n) => (totalBytes += n)), windowDeadline - Date.now(), 'copy inside the freeze window');
       }
-      await send('Thaw', byLevel(-1), windowDeadline);
+      await session.send('Thaw', { targets: session.byLevel(-1), deadline: windowDeadline });
     } catch (e) {
       snapshotError = e;
     }
     if (snapshotError) throw snapshotError;
-    // VSS never sends Abort once PostSnapshot has been delivered, even if it fails there.
-    postSnapshotSent = true;
-    await send('PostSnapshot', participants);
+    await session.send('PostSnapshot');
 
     // ---- copy from the snapshots, then the documents, then publish ----
     await copyFiles(descriptors.filter((x) => x.volume.provider !== 'copy'), volumes, staging, files, progress, () => totalBytes, (n) => (totalBytes += n));
-    await writeDocuments(staging, participants, volumes, files, snapshotSetId, backupType);
+    await writeSetDocuments(staging, {
+      snapshotSetId,
+      backupType,
+      volumes: volumes.map((v) => ({ root: v.root, provider: v.provider, fsType: v.mount.fsType })),
+      writers: participants.map((p) => ({ ...p, writerDir: p.ctx.writerDir })),
+      files,
+    });
     fs.renameSync(staging, target);
     fsyncDir(dirname(target));
     published = true;
     progress({ type: 'published', dir: target });
-    await sendAll('BackupComplete', participants); // the set is published; each writer's state says how it took it
+    await session.sendAll('BackupComplete'); // the set is published; each writer's state says how it took it
   } catch (e) {
-    if (!postSnapshotSent) {
-      // Abort after any failure before PostSnapshot (never after it); writers that did not fail
-      // return to Stable, the one that failed keeps its FAILED_AT_ state and code.
-      await sendAll('Abort', participants);
-      for (const p of participants) if (!p.lastError) p.state = 'STABLE';
-    }
+    await session.abort();
     throw Object.assign(e instanceof VssError ? e : new VssError(HR.E_FAIL, { message: String((e as Error).message ?? e), cause: e }), {
-      details: { writers: outcomes(participants) },
+      details: { writers: session.outcomes() },
     });
   } finally {
-    await sendAll('BackupShutdown', participants);
+    await session.sendAll('BackupShutdown');
     const btrfs = volumes.filter((v) => v.provider === 'btrfs' && v.view);
     if (btrfs.length) releaseBtrfsSnapshots(btrfs, snapshotSetId);
     const ext = volumes.filter((v) => v.provider === 'external' && v.view);
@@ -310,16 +227,12 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
   return {
     dir: target,
     snapshotSetId,
-    writers: outcomes(participants),
+    writers: session.outcomes(),
     files: files.length,
     bytes: totalBytes,
     volumes: volumes.map((v) => ({ root: v.root, provider: v.provider })),
     writeHolds,
   };
-}
-
-function outcomes(ps: Participant[]): WriterOutcome[] {
-  return ps.map((p) => ({ writerId: p.metadata.identity.writerId, instanceId: p.metadata.identity.instanceId, name: p.metadata.identity.friendlyName, state: p.state, lastError: p.lastError, components: p.components.map(componentKey) }));
 }
 
 async function copyFiles(
@@ -358,63 +271,4 @@ async function copyFiles(
     if (size === 0) progress({ type: 'file', path: x.source, bytes: 0, fileBytes: 0, doneBytes: done(), totalBytes: total });
     files.push({ writerId: x.item.p.metadata.identity.writerId, component: componentKey(x.item.c), source: x.source, path: x.setPath, size, sha256, mode: x.stat.mode & 0o7777 });
   }
-}
-
-async function writeDocuments(staging: string, participants: Participant[], volumes: Volume[], files: ManifestFile[], snapshotSetId: Guid, backupType: BackupTypeName): Promise<Manifest> {
-  fs.mkdirSync(join(staging, 'writers'), { mode: 0o700 });
-  const extras: Manifest['extras'] = [];
-  for (const p of participants) {
-    const dir = p.ctx.writerDir!;
-    if (!fs.existsSync(dir)) continue;
-    for (const name of fs.readdirSync(dir).sort()) {
-      const full = join(dir, name);
-      if (!fs.lstatSync(full).isFile()) continue;
-      extras.push({ writerId: p.metadata.identity.writerId, path: `writer-files/${p.metadata.identity.instanceId}/${name}`, size: fs.statSync(full).size, sha256: await sha256File(full) });
-    }
-  }
-  const bcd = 'BCDocument.xml';
-  fs.writeFileSync(
-    join(staging, bcd),
-    writeBackupComponents({
-      version: '1.2',
-      backupType,
-      snapshotSetId,
-      selectComponents: true,
-      bootableSystemStateBackup: false,
-      partialFileSupport: false,
-      writers: participants.map((p) => ({
-        instanceId: p.metadata.identity.instanceId,
-        writerId: p.metadata.identity.writerId,
-        ...(p.metadata.identity.instanceName ? { instanceName: p.metadata.identity.instanceName } : {}),
-        backupSchema: p.metadata.backupSchema ?? 0,
-        components: p.components.map((c) => ({ ...(c.logicalPath ? { logicalPath: c.logicalPath } : {}), componentName: c.componentName, componentType: c.type })),
-      })),
-    }),
-    { mode: 0o600 },
-  );
-  const writers = participants.map((p) => {
-    const file = `writers/${p.metadata.identity.instanceId}.xml`;
-    fs.writeFileSync(join(staging, ...file.split('/')), writeWriterMetadata(p.metadata), { mode: 0o600 });
-    return { writerId: p.metadata.identity.writerId, instanceId: p.metadata.identity.instanceId, name: p.metadata.identity.friendlyName, metadataFile: file, components: p.components.map(componentKey), state: WriterState.display(p.state), lastError: p.lastError };
-  });
-  const manifest: Manifest = {
-    format: MANIFEST_FORMAT,
-    tool: `mbam-vss ${TOOL_VERSION}`,
-    host: hostname(),
-    createdAt: new Date().toISOString(),
-    snapshotSetId,
-    backupType,
-    volumes: volumes.map((v) => ({ root: v.root, provider: v.provider, fsType: v.mount.fsType })),
-    writers,
-    files,
-    extras,
-    backupComponentsDocument: bcd,
-  };
-  const m = join(staging, MANIFEST);
-  fs.writeFileSync(m, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
-  const fd = fs.openSync(m, 'r');
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  fsyncDir(staging);
-  return manifest;
 }

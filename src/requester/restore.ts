@@ -12,7 +12,8 @@ import { componentKey, type WriterMetadata } from '../vss/writer-metadata.js';
 import { fsyncDir } from '../platform/state.js';
 import { SQL_WRITER_ID } from '../vss/known-writers.js';
 import { insideSet, insideTarget, verifyBackupSet } from './backup-set.js';
-import { failureDetails, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEventContext } from '../vss/writer-events.js';
+import type { InProcessWriter, WriterEventContext } from '../vss/writer-events.js';
+import { WriterSession } from './session.js';
 
 export interface RestoreOptions {
   from: string;
@@ -123,17 +124,14 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
       log: (message) => o.onProgress?.({ type: 'log', writer: w.metadata.identity.friendlyName, message }),
     };
   };
-  const event = async (name: 'PreRestore' | 'PostRestore') => {
-    for (const w of involved) {
-      const handler = w[EVENT_HANDLER[name].handler] as ((c: WriterEventContext) => unknown) | undefined;
-      try {
-        await handler?.call(w, ctxFor(w));
-        o.onProgress?.({ type: 'event', event: name, writer: w.metadata.identity.friendlyName });
-      } catch (e) {
-        throw new VssError(writerFailureCode(e), { message: `${w.metadata.identity.friendlyName} failed at ${name} (${EVENT_HANDLER[name].failedState}): ${(e as Error).message}`, cause: e, ...failureDetails(e) });
-      }
-    }
-  };
+  const session = new WriterSession(
+    involved.map((w) => {
+      const ctx = ctxFor(w);
+      return { writer: w, metadata: w.metadata, components: ctx.components, ctx };
+    }),
+    { onEvent: (e) => void (e.failure || o.onProgress?.({ type: 'event', event: e.event, writer: e.writer })) },
+  );
+  const event = (name: 'PreRestore' | 'PostRestore') => session.send(name);
 
   // Every destination is checked before anything is written, so a refusal leaves nothing half
   // restored; each is checked again as it is written, in case the tree changed meanwhile.

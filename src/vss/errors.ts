@@ -4,9 +4,10 @@ import { formatHResult, hresultInfo, HR } from './hresult.js';
  * What kind of failure an error is, for callers that must act on it (the CLI's exit codes, an
  * installer's decision to retry): `input` is bad input or usage and changed nothing; `precondition`
  * is something about the machine (privileges, SQL Server, a missing writer); `failed` is an
- * operation that failed and was undone; `incomplete` is a failure whose undo did not complete.
+ * operation that failed and was undone; `incomplete` is a failure whose undo did not complete;
+ * `aborted` is an operation stopped by its caller (a signal, a deadline) and cleaned up.
  */
-export type VssErrorCategory = 'input' | 'precondition' | 'failed' | 'incomplete';
+export type VssErrorCategory = 'input' | 'precondition' | 'failed' | 'incomplete' | 'aborted';
 
 export interface VssErrorOptions {
   message?: string;
