@@ -20,14 +20,14 @@ import { componentKey, type FileDescriptor, type WriterComponent, type WriterMet
 import { fsyncDir } from '../platform/state.js';
 import { writeSetDocuments, type ManifestFile } from './backup-set.js';
 import { copyAndHash } from './copy.js';
-import { withDeadline } from '../util/deadline.js';
 import {
-  createBtrfsSnapshots, createExternalSnapshots, planVolume, releaseBtrfsSnapshots, releaseExternalSnapshots,
+  createBtrfsSnapshots, createExternalSnapshots, planVolume, releaseBtrfsSnapshot, releaseExternalSnapshots, removeExposeRoot, removeStaleBtrfsSnapshots,
   type ExternalSnapshotOptions, type ProviderChoice, type Volume,
 } from './providers.js';
+import { CleanupStack, describeFailures, type CleanupFailure } from './cleanup.js';
 import type { InProcessWriter, WriterEvent } from '../vss/writer-events.js';
 import { candidates, selectComponents } from './selection.js';
-import { WriterSession, type Participant, type WriterOutcome } from './session.js';
+import { abortError, WriterSession, type Participant, type WriterOutcome } from './session.js';
 
 export type { WriterOutcome } from './session.js';
 
@@ -61,6 +61,12 @@ export interface BackupOptions {
   protect?: string[];
   forceFreeze?: boolean;
   onProgress?: (e: ProgressEvent) => void;
+  /**
+   * Stops the backup: no further event starts, the copy stops within one buffer, writers get Abort
+   * (before PostSnapshot) and BackupShutdown, snapshots are released and the partial set removed;
+   * then it rejects with an E_ABORT VssError of category 'aborted' (or the signal's VssError reason).
+   */
+  signal?: AbortSignal;
 }
 
 export interface BackupResult {
@@ -102,10 +108,11 @@ function expand(viewDir: string, d: FileDescriptor): string[] {
   return out;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return withDeadline(p, ms, () => {
-    throw new VssError(HR.VSS_E_WRITERERROR_TIMEOUT, { message: `${what} did not answer within ${ms} ms` });
-  });
+/** An AbortSignal that aborts at `deadline` with `error()`; `clear` stops its timer. */
+function deadlineSignal(deadline: number, error: () => VssError): { signal: AbortSignal; clear(): void } {
+  const c = new AbortController();
+  const timer = setTimeout(() => c.abort(error()), Math.max(0, deadline - Date.now()));
+  return { signal: c.signal, clear: () => clearTimeout(timer) };
 }
 
 export async function backup(o: BackupOptions): Promise<BackupResult> {
@@ -115,9 +122,35 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
   const eventTimeoutMs = o.eventTimeoutMs ?? 5 * 60_000;
   const backupType = o.backupType ?? 'FULL';
   const target = o.to;
+  if (o.signal?.aborted) throw abortError(o.signal, 'the backup');
   if (fs.existsSync(target)) throw new VssError(HR.E_INVALIDARG, { message: `backup target ${target} already exists`, category: 'input' });
   fs.mkdirSync(dirname(target), { recursive: true });
   const staging = join(dirname(target), `.${basename(target)}.partial-${snapshotSetId}`);
+
+  // One signal for the whole run: the caller's abort, as an E_ABORT VssError.
+  const run = new AbortController();
+  const onCallerAbort = () => run.abort(abortError(o.signal!, 'the backup'));
+  o.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  try {
+    return await backupRun(o, { snapshotSetId, progress, freezeTimeoutMs, eventTimeoutMs, backupType, target, staging, signal: run.signal });
+  } finally {
+    o.signal?.removeEventListener('abort', onCallerAbort);
+  }
+}
+
+interface RunContext {
+  snapshotSetId: Guid;
+  progress: (e: ProgressEvent) => void;
+  freezeTimeoutMs: number;
+  eventTimeoutMs: number;
+  backupType: BackupTypeName;
+  target: string;
+  staging: string;
+  signal: AbortSignal;
+}
+
+async function backupRun(o: BackupOptions, r: RunContext): Promise<BackupResult> {
+  const { snapshotSetId, progress, backupType, target, staging, signal } = r;
 
   // ---- Identify, selection, dependencies: all before anything is frozen ----
   const all = candidates(o.writers, o.registered);
@@ -129,13 +162,13 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
       components,
       ctx: { snapshotSetId, backupType, components, log: (message: string) => progress({ type: 'log', writer: metadata.identity.friendlyName, message }) },
     })),
-    { eventTimeoutMs, onEvent: (e) => progress({ type: 'event', ...e }) },
+    { eventTimeoutMs: r.eventTimeoutMs, signal, onEvent: (e) => progress({ type: 'event', ...e }) },
   );
   const participants = session.participants;
 
   // Volumes: where every selected file descriptor's directory lives, and which provider serves it.
   const volumes: Volume[] = [];
-  const descriptors: { p: Participant; c: WriterComponent; d: FileDescriptor; volume: Volume }[] = [];
+  const descriptors: CopyItem[] = [];
   for (const p of participants) {
     for (const c of p.components) {
       for (const d of c.files) {
@@ -149,6 +182,10 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
       }
     }
   }
+  // Snapshots a killed backup left in these subvolumes would stay forever (and be copied by
+  // nobody); their owner is gone, so they go now.
+  const btrfsVolumes = volumes.filter((v) => v.provider === 'btrfs');
+  if (btrfsVolumes.length) for (const path of removeStaleBtrfsSnapshots(btrfsVolumes)) progress({ type: 'log', writer: 'mbam-vss', message: `removed ${path}, the snapshot of a backup that was killed` });
   for (const p of participants) {
     p.ctx.writerDir = join(staging, 'writer-files', p.metadata.identity.instanceId);
   }
@@ -158,46 +195,56 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
     ? { command: o.snapshotCommand, snapshotSetId, exposeRoot: join(staging, '..', `.${basename(target)}.snapshots-${snapshotSetId}`), writeHoldMs: o.writeHoldMs ?? 10_000, protect: [target, dirname(target), ...(o.stateDir ? [o.stateDir] : []), ...(o.protect ?? [])], ...(o.forceFreeze ? { force: true } : {}) }
     : undefined;
   const writeHolds: number[] = [];
+  const cleanup = new CleanupStack();
 
   let published = false;
+  let failure: unknown;
   const files: ManifestFile[] = [];
-  let totalBytes = 0;
+  const copy = new Copier(volumes, staging, dirname(target), files, progress);
   try {
     await session.send('PrepareForBackup');
     await session.send('PrepareForSnapshot');
 
     // ---- the freeze window ----
-    const windowDeadline = Date.now() + freezeTimeoutMs;
+    const windowDeadline = Date.now() + r.freezeTimeoutMs;
     for (const p of participants) p.ctx.deadline = windowDeadline;
-    let snapshotError: unknown;
-    try {
-      await session.send('Freeze', { targets: session.byLevel(1), deadline: windowDeadline });
-      const btrfs = volumes.filter((v) => v.provider === 'btrfs');
-      const ext = volumes.filter((v) => v.provider === 'external');
-      if (btrfs.length) {
-        await withTimeout(createBtrfsSnapshots(btrfs, snapshotSetId), windowDeadline - Date.now(), 'btrfs snapshot');
-        for (const v of btrfs) progress({ type: 'snapshot', provider: 'btrfs', volume: v.root });
-      }
-      if (ext.length) {
-        const held = await createExternalSnapshots(ext, { ...external!, writeHoldMs: Math.min(external!.writeHoldMs, Math.max(1, windowDeadline - Date.now())) });
-        writeHolds.push(held);
-        for (const v of ext) progress({ type: 'snapshot', provider: 'external', volume: v.root, blockedMs: held });
-      }
-      // The copy provider takes no snapshot: its files are copied while the writers hold still.
-      for (const v of volumes.filter((x) => x.provider === 'copy')) v.view = v.root;
-      const copyNow = descriptors.filter((x) => x.volume.provider === 'copy');
-      if (copyNow.length) {
-        await withTimeout(copyFiles(copyNow, volumes, staging, files, progress, () => totalBytes, (n) => (totalBytes += n)), windowDeadline - Date.now(), 'copy inside the freeze window');
-      }
-      await session.send('Thaw', { targets: session.byLevel(-1), deadline: windowDeadline });
-    } catch (e) {
-      snapshotError = e;
+    await session.send('Freeze', { targets: session.byLevel(1), deadline: windowDeadline });
+    const btrfs = volumes.filter((v) => v.provider === 'btrfs');
+    const ext = volumes.filter((v) => v.provider === 'external');
+    if (btrfs.length) {
+      for (const v of btrfs) cleanup.push(`the btrfs snapshot of ${v.root}`, () => releaseBtrfsSnapshot(v));
+      await createBtrfsSnapshots(btrfs, snapshotSetId);
+      for (const v of btrfs) progress({ type: 'snapshot', provider: 'btrfs', volume: v.root });
     }
-    if (snapshotError) throw snapshotError;
+    if (ext.length) {
+      cleanup.push(`the snapshot directory ${external!.exposeRoot}`, () => removeExposeRoot(external!.exposeRoot));
+      const held = await createExternalSnapshots(ext, { ...external!, writeHoldMs: Math.min(external!.writeHoldMs, Math.max(1, windowDeadline - Date.now())) });
+      // The release runs for what the command reported made. After a failed create nothing is
+      // released, but a snapshot it left mounted keeps its directory, and that is reported.
+      cleanup.push(`the external snapshot of ${ext.map((v) => v.mount.mountPoint).join(', ')} (release command)`, () => releaseExternalSnapshots(ext, external!));
+      writeHolds.push(held);
+      for (const v of ext) progress({ type: 'snapshot', provider: 'external', volume: v.root, blockedMs: held });
+    }
+    // The copy provider takes no snapshot: its files are copied while the writers hold still.
+    for (const v of volumes.filter((x) => x.provider === 'copy')) v.view = v.root;
+    const copyNow = descriptors.filter((x) => x.volume.provider === 'copy');
+    if (copyNow.length) {
+      const window = deadlineSignal(windowDeadline, () => new VssError(HR.VSS_E_WRITERERROR_TIMEOUT, { message: `the copy inside the freeze window did not finish within ${r.freezeTimeoutMs} ms` }));
+      try {
+        await copy.run(copyNow, AbortSignal.any([signal, window.signal]));
+      } finally {
+        window.clear();
+      }
+    }
+    await session.send('Thaw', { targets: session.byLevel(-1), deadline: windowDeadline });
     await session.send('PostSnapshot');
 
-    // ---- copy from the snapshots, then the documents, then publish ----
-    await copyFiles(descriptors.filter((x) => x.volume.provider !== 'copy'), volumes, staging, files, progress, () => totalBytes, (n) => (totalBytes += n));
+    // ---- copy from the snapshots, release them, then the documents, then publish ----
+    await copy.run(descriptors.filter((x) => x.volume.provider !== 'copy'), signal);
+    copy.requireFiles(participants);
+    const leaks = await cleanup.run();
+    if (leaks.length) throw leakError(leaks, 'the files were copied, but the set was not published because a snapshot could not be released');
+    if (signal.aborted) throw abortError(signal, 'the backup');
     await writeSetDocuments(staging, {
       snapshotSetId,
       backupType,
@@ -211,64 +258,145 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
     progress({ type: 'published', dir: target });
     await session.sendAll('BackupComplete'); // the set is published; each writer's state says how it took it
   } catch (e) {
+    failure = e;
     await session.abort();
-    throw Object.assign(e instanceof VssError ? e : new VssError(HR.E_FAIL, { message: String((e as Error).message ?? e), cause: e }), {
-      details: { writers: session.outcomes() },
-    });
-  } finally {
-    await session.sendAll('BackupShutdown');
-    const btrfs = volumes.filter((v) => v.provider === 'btrfs' && v.view);
-    if (btrfs.length) releaseBtrfsSnapshots(btrfs, snapshotSetId);
-    const ext = volumes.filter((v) => v.provider === 'external' && v.view);
-    if (ext.length && external) await releaseExternalSnapshots(ext, external).catch(() => {});
-    if (external) fs.rmSync(external.exposeRoot, { recursive: true, force: true });
-    if (!published) fs.rmSync(staging, { recursive: true, force: true });
+  }
+  await session.sendAll('BackupShutdown');
+  const leaks = await cleanup.run();
+  if (!published) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    // A handler that missed its deadline may still write into its writer directory, bringing the
+    // partial set back: it goes again once that handler returns.
+    session.afterAbandoned(() => fs.rmSync(staging, { recursive: true, force: true }));
+  }
+  if (failure !== undefined || leaks.length) {
+    let err = failure === undefined ? leakError(leaks, 'the set was published, but a snapshot could not be released')
+      : failure instanceof VssError ? failure : new VssError(HR.E_FAIL, { message: String((failure as Error)?.message ?? failure), cause: failure });
+    if (failure !== undefined && leaks.length) {
+      // The original error stays the cause; what was left behind is added, and an operator must look.
+      err = new VssError(err.hresult, {
+        message: `${err.message}; cleaning up also failed, left behind: ${describeFailures(leaks)}`,
+        cause: err,
+        category: err.category === 'aborted' ? 'aborted' : 'incomplete',
+        hint: 'Release what is listed by hand (mbam-vss status lists leftover snapshots).',
+        details: { ...(isRecord(err.details) ? err.details : {}), leaked: leaks.map((l) => ({ what: l.what, error: l.error.message })) },
+      });
+    }
+    err.details = { ...(isRecord(err.details) ? err.details : {}), writers: session.outcomes() };
+    throw err;
   }
   return {
     dir: target,
     snapshotSetId,
     writers: session.outcomes(),
     files: files.length,
-    bytes: totalBytes,
+    bytes: copy.bytes,
     volumes: volumes.map((v) => ({ root: v.root, provider: v.provider })),
     writeHolds,
   };
 }
 
-async function copyFiles(
-  items: { p: Participant; c: WriterComponent; d: FileDescriptor; volume: Volume }[],
-  volumes: Volume[],
-  staging: string,
-  files: ManifestFile[],
-  progress: (e: ProgressEvent) => void,
-  done: () => number,
-  add: (n: number) => void,
-): Promise<void> {
-  const plan: { item: (typeof items)[number]; view: string; stat: fs.Stats; source: string; setPath: string }[] = [];
-  const seen = new Set(files.map((f) => f.source));
-  for (const item of items) {
-    const { d, volume } = item;
-    const viewDir = join(volume.view!, relative(volume.root, d.path));
-    for (const rel of expand(viewDir, d)) {
-      const source = join(d.path, rel);
-      if (seen.has(source)) continue;
-      seen.add(source);
-      const setPath = ['files', String(volumes.indexOf(volume)), ...relative(volume.root, source).split('/')].join('/');
-      const view = join(viewDir, rel);
-      plan.push({ item, view, stat: fs.statSync(view), source, setPath });
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function leakError(leaks: CleanupFailure[], what: string): VssError {
+  const first = leaks[0]!.error;
+  return new VssError(first instanceof VssError ? first.hresult : HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, {
+    message: `${what}: ${describeFailures(leaks)}`,
+    category: 'incomplete',
+    hint: (first instanceof VssError && first.hint) || 'Release the snapshot by hand (mbam-vss status lists leftover snapshots), then back up again.',
+    details: { leaked: leaks.map((l) => ({ what: l.what, error: l.error.message })) },
+    cause: first,
+  });
+}
+
+interface CopyItem {
+  p: Participant;
+  c: WriterComponent;
+  d: FileDescriptor;
+  volume: Volume;
+}
+
+/** Copies descriptors' files from their volumes' views into the set, accumulating the manifest's files. */
+class Copier {
+  bytes = 0;
+  private readonly seen = new Set<string>();
+  /** Components (writer id + key) some file matched, even one another component already copied. */
+  private readonly matched = new Set<string>();
+
+  constructor(
+    private readonly volumes: Volume[],
+    private readonly staging: string,
+    private readonly targetDir: string,
+    private readonly files: ManifestFile[],
+    private readonly progress: (e: ProgressEvent) => void,
+  ) {}
+
+  async run(items: CopyItem[], signal: AbortSignal): Promise<void> {
+    const plan: { item: CopyItem; view: string; stat: fs.Stats; source: string; setPath: string }[] = [];
+    for (const item of items) {
+      const { d, volume } = item;
+      const viewDir = join(volume.view!, relative(volume.root, d.path));
+      for (const rel of expand(viewDir, d)) {
+        this.matched.add(`${item.p.metadata.identity.writerId}|${componentKey(item.c)}`);
+        const source = join(d.path, rel);
+        if (this.seen.has(source)) continue;
+        this.seen.add(source);
+        const setPath = ['files', String(this.volumes.indexOf(volume)), ...relative(volume.root, source).split('/')].join('/');
+        const view = join(viewDir, rel);
+        plan.push({ item, view, stat: fs.statSync(view), source, setPath });
+      }
+    }
+    const total = plan.reduce((a, x) => a + x.stat.size, this.bytes);
+    for (const x of plan) {
+      if (signal.aborted) throw abortError(signal, 'the copy');
+      const dst = join(this.staging, ...x.setPath.split('/'));
+      let result: { size: number; sha256: string };
+      try {
+        fs.mkdirSync(dirname(dst), { recursive: true, mode: 0o700 });
+        let fileBytes = 0;
+        result = await copyAndHash(x.view, dst, (n) => {
+          fileBytes += n;
+          this.bytes += n;
+          this.progress({ type: 'file', path: x.source, bytes: n, fileBytes, doneBytes: this.bytes, totalBytes: total });
+        }, signal);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOSPC' || code === 'EDQUOT') {
+          throw new VssError(HR.E_FAIL, {
+            message: `no space left for the backup set in ${this.targetDir} (${code}) while copying ${x.source}; the partial set is removed`,
+            hint: 'Free space on the target filesystem, or back up to a larger one.',
+            cause: e,
+          });
+        }
+        throw e;
+      }
+      if (result.size === 0) this.progress({ type: 'file', path: x.source, bytes: 0, fileBytes: 0, doneBytes: this.bytes, totalBytes: total });
+      this.files.push({ writerId: x.item.p.metadata.identity.writerId, component: componentKey(x.item.c), source: x.source, path: x.setPath, size: result.size, sha256: result.sha256, mode: x.stat.mode & 0o7777 });
     }
   }
-  const total = plan.reduce((a, x) => a + x.stat.size, done());
-  for (const x of plan) {
-    const dst = join(staging, ...x.setPath.split('/'));
-    fs.mkdirSync(dirname(dst), { recursive: true, mode: 0o700 });
-    let fileBytes = 0;
-    const { size, sha256 } = await copyAndHash(x.view, dst, (n) => {
-      fileBytes += n;
-      add(n);
-      progress({ type: 'file', path: x.source, bytes: n, fileBytes, doneBytes: done(), totalBytes: total });
-    });
-    if (size === 0) progress({ type: 'file', path: x.source, bytes: 0, fileBytes: 0, doneBytes: done(), totalBytes: total });
-    files.push({ writerId: x.item.p.metadata.identity.writerId, component: componentKey(x.item.c), source: x.source, path: x.setPath, size, sha256, mode: x.stat.mode & 0o7777 });
+
+  /**
+   * Every selected component that declares files must have some in the set: zero files means the
+   * snapshot exposed nothing (a snapshot command that did not mount it) or the declared files are
+   * not there, and must not look like a successful backup.
+   */
+  requireFiles(participants: Participant[]): void {
+    for (const p of participants) {
+      for (const c of p.components) {
+        if (!c.files.length) continue; // a component without files of its own (SQL's master: its certificate)
+        const key = componentKey(c);
+        if (this.matched.has(`${p.metadata.identity.writerId}|${key}`)) continue;
+        const where = c.files.map((d) => `${d.path}/${d.filespec}${d.recursive ? ' (recursive)' : ''}`).join(', ');
+        const external = this.volumes.some((v) => v.provider === 'external');
+        throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, {
+          message: `component ${key} of ${p.metadata.identity.friendlyName}: no file in the ${external ? 'snapshot' : 'backup'} matches ${where}; nothing was published`,
+          hint: external
+            ? 'The snapshot command must expose the snapshot of each frozen mount i at $MBAM_VSS_SNAPSHOT_ROOT/i (e.g. mount it there) when MBAM_VSS_SNAPSHOT_ACTION=create.'
+            : 'Check the writer registration (mbam-vss metadata) against the files on this machine.',
+        });
+      }
+    }
   }
 }

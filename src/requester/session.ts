@@ -77,6 +77,8 @@ export class WriterSession {
   readonly participants: Participant[];
   private readonly eventTimeoutMs: number;
   private postSnapshotSent = false;
+  /** Handlers the session stopped waiting for (a timeout, an abort) that have not settled yet. */
+  private readonly abandoned = new Set<Promise<unknown>>();
 
   constructor(writers: SessionWriter[], private readonly opts: SessionOptions = {}) {
     this.participants = writers.map((w) => ({ ...w, state: 'STABLE', lastError: 0 }));
@@ -104,7 +106,13 @@ export class WriterSession {
       try {
         if (handler) {
           const ms = o.deadline !== undefined ? o.deadline - Date.now() : this.eventTimeoutMs;
-          await this.bounded(Promise.resolve().then(() => handler.call(p.writer, p.ctx)), ms, `${name} ${event}`, signal);
+          const running = Promise.resolve().then(() => handler.call(p.writer, p.ctx));
+          try {
+            await this.bounded(running, ms, `${name} ${event}`, signal);
+          } catch (e) {
+            this.abandon(running);
+            throw e;
+          }
         }
       } catch (e) {
         // The caller's abort is not the writer's failure: its state stays what it was.
@@ -137,6 +145,22 @@ export class WriterSession {
 
   outcomes(): WriterOutcome[] {
     return this.participants.map((p) => ({ writerId: p.metadata.identity.writerId, instanceId: p.metadata.identity.instanceId, name: p.metadata.identity.friendlyName, state: p.state, lastError: p.lastError, components: p.components.map(componentKey) }));
+  }
+
+  /**
+   * Runs `fn` once every handler the session stopped waiting for has returned (at once if none): a
+   * handler that missed its deadline may still write into its writer directory, and the caller
+   * must not wait for it (it may never return), yet must undo what it leaves.
+   */
+  afterAbandoned(fn: () => void): void {
+    if (!this.abandoned.size) return fn();
+    void Promise.allSettled([...this.abandoned]).then(fn);
+  }
+
+  private abandon(p: Promise<unknown>): void {
+    const settle = () => void this.abandoned.delete(tracked);
+    const tracked = p.then(settle, settle);
+    this.abandoned.add(tracked);
   }
 
   private async bounded<T>(p: Promise<T>, ms: number, what: string, signal: AbortSignal | undefined): Promise<T> {
