@@ -8,6 +8,12 @@
  * failure code as VSS would report them, and the Freeze-to-Thaw window bounded (VSS's 60 s by
  * default): a handler that does not answer in time leaves its writer FAILED_AT_<event> with
  * VSS_E_WRITERERROR_TIMEOUT, and the backup goes on to abort and thaw.
+ *
+ * Selection is in selection.ts, event delivery in session.ts, the set's documents in
+ * backup-set.ts. Here: volumes, snapshots, the copy, and the rules that keep a failure honest: a
+ * component with no files in the set fails the backup, snapshots are released before the set is
+ * published (a failed release fails it), every cleanup step runs and reports, and an abort (the
+ * caller's signal, a deadline) stops the work that follows instead of racing it.
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
