@@ -11,7 +11,7 @@ import { PosixPlatform } from '../platform/posix.js';
 import { resolveStateDir } from '../platform/state.js';
 import { invalidInput } from '../vss/errors.js';
 import type { WriterMetadata } from '../vss/writer-metadata.js';
-import { action, EXIT, type GlobalOptions, type Output } from './common.js';
+import { action, EXIT, interruptible, type GlobalOptions, type Output } from './common.js';
 import { recordBackup } from '../mbam/history.js';
 import { Progress } from './progress.js';
 
@@ -91,9 +91,10 @@ export function registerBackupCommands(program: Command): void {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const stateDir = resolveStateDir(g.stateDir);
         const progress = new Progress(g);
-        const r = await backup({
+        const writers = await sqlWriters(opts);
+        const r = await interruptible((signal) => backup({
           to: opts.to,
-          writers: await sqlWriters(opts),
+          writers,
           registered: registeredWriters(stateDir),
           ...(opts.writer ? { select: opts.writer } : {}),
           provider: opts.provider as 'auto',
@@ -102,7 +103,8 @@ export function registerBackupCommands(program: Command): void {
           writeHoldMs: ms(opts.writeHold, '--write-hold', 10_000),
           stateDir,
           onProgress: (e) => progress.event(e),
-        }).catch((e: unknown) => {
+          signal,
+        })).catch((e: unknown) => {
           // The history says the backup failed; if even that cannot be written, the backup's own
           // error is what the operator needs to see.
           tryRecordBackup(out, stateDir, { ok: false, by: 'requester', error: (e as Error).message });

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { VssError, type VssErrorCategory } from '../vss/errors.js';
+import { HR } from '../vss/hresult.js';
 import { openPlatform, type Platform } from '../platform/index.js';
 import { resolveStateDir } from '../platform/state.js';
 
@@ -69,10 +70,37 @@ export function platformFor(opts: GlobalOptions): Platform {
   return openPlatform({ stateDir: resolveStateDir(opts.stateDir) });
 }
 
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+/** The signal that interrupted this command, which sets the exit code of its 'aborted' error. */
+let interruptedBy: keyof typeof SIGNAL_EXIT | undefined;
+
+/**
+ * Runs `fn` with a signal that SIGINT and SIGTERM abort; `fn` cleans up before it settles, and its
+ * 'aborted' error then exits with 128 + the signal's number. A second signal exits at once (the
+ * freeze watchdog thaws when this process dies; `status` lists a snapshot left behind).
+ */
+export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctl = new AbortController();
+  const handlers = (Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]).map((sig) => {
+    const h = () => {
+      if (ctl.signal.aborted) process.exit(SIGNAL_EXIT[sig]);
+      interruptedBy = sig;
+      ctl.abort(new VssError(HR.E_ABORT, { message: `interrupted by ${sig}; the backup was stopped and cleaned up`, category: 'aborted' }));
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  try {
+    return await fn(ctl.signal);
+  } finally {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  }
+}
+
 /** Prints an error the way the user can act on it and returns the exit code it maps to. */
 export function reportError(e: unknown, opts: GlobalOptions): number {
   const err = e instanceof VssError ? e : undefined;
-  const code = err ? CATEGORY_EXIT[err.category] : EXIT.FAILED;
+  const code = err ? (err.category === 'aborted' && interruptedBy ? SIGNAL_EXIT[interruptedBy] : CATEGORY_EXIT[err.category]) : EXIT.FAILED;
   if (opts.json) {
     process.stdout.write(JSON.stringify({ ok: false, exitCode: code, error: err ? err.toJSON() : { message: String((e as Error)?.message ?? e) } }, null, 2) + '\n');
   } else if (err) {

@@ -7,12 +7,18 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { hostname } from 'node:os';
 import { isAbsolute, join, normalize, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { isGuid, type Guid } from '../vss/guid.js';
 import { errnoCode, openDirectory, openRegularFile, safeFs, walkDirs } from '../platform/safe-fs.js';
+import { WriterState, type BackupTypeName, type WriterStateName } from '../vss/enums.js';
+import { writeBackupComponents } from '../vss/backup-components.js';
+import { componentKey, writeWriterMetadata, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
+import { fsyncDir } from '../platform/state.js';
+import { TOOL_VERSION } from '../version.js';
 
 export const MANIFEST = 'manifest.json';
 /** The format a backup writes. */
@@ -446,4 +452,77 @@ function listFiles(rootFd: number): string[] {
   };
   walk(rootFd, '');
   return out;
+}
+
+export interface SetDocumentsInput {
+  snapshotSetId: Guid;
+  backupType: BackupTypeName;
+  volumes: { root: string; provider: string; fsType: string }[];
+  writers: { metadata: WriterMetadata; components: WriterComponent[]; state: WriterStateName; lastError: number; writerDir?: string | undefined }[];
+  files: ManifestFile[];
+}
+
+/**
+ * Writes the set's documents into `staging` (the data files are already there): each writer's
+ * metadata, the backup components document, and last the manifest, synced, so that a manifest on
+ * disk always describes files that are on disk.
+ */
+export async function writeSetDocuments(staging: string, input: SetDocumentsInput): Promise<Manifest> {
+  const { writers: participants, snapshotSetId, backupType } = input;
+  fs.mkdirSync(join(staging, 'writers'), { mode: 0o700 });
+  const extras: Manifest['extras'] = [];
+  for (const p of participants) {
+    const dir = p.writerDir;
+    if (!dir || !fs.existsSync(dir)) continue;
+    for (const name of fs.readdirSync(dir).sort()) {
+      const full = join(dir, name);
+      if (!fs.lstatSync(full).isFile()) continue;
+      extras.push({ writerId: p.metadata.identity.writerId, path: `writer-files/${p.metadata.identity.instanceId}/${name}`, size: fs.statSync(full).size, sha256: await sha256File(full) });
+    }
+  }
+  const bcd = 'BCDocument.xml';
+  fs.writeFileSync(
+    join(staging, bcd),
+    writeBackupComponents({
+      version: '1.2',
+      backupType,
+      snapshotSetId,
+      selectComponents: true,
+      bootableSystemStateBackup: false,
+      partialFileSupport: false,
+      writers: participants.map((p) => ({
+        instanceId: p.metadata.identity.instanceId,
+        writerId: p.metadata.identity.writerId,
+        ...(p.metadata.identity.instanceName ? { instanceName: p.metadata.identity.instanceName } : {}),
+        backupSchema: p.metadata.backupSchema ?? 0,
+        components: p.components.map((c) => ({ ...(c.logicalPath ? { logicalPath: c.logicalPath } : {}), componentName: c.componentName, componentType: c.type })),
+      })),
+    }),
+    { mode: 0o600 },
+  );
+  const writers = participants.map((p) => {
+    const file = `writers/${p.metadata.identity.instanceId}.xml`;
+    fs.writeFileSync(join(staging, ...file.split('/')), writeWriterMetadata(p.metadata), { mode: 0o600 });
+    return { writerId: p.metadata.identity.writerId, instanceId: p.metadata.identity.instanceId, name: p.metadata.identity.friendlyName, metadataFile: file, components: p.components.map(componentKey), state: WriterState.display(p.state), lastError: p.lastError };
+  });
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    tool: `mbam-vss ${TOOL_VERSION}`,
+    host: hostname(),
+    createdAt: new Date().toISOString(),
+    snapshotSetId,
+    backupType,
+    volumes: input.volumes,
+    writers,
+    files: input.files,
+    extras,
+    backupComponentsDocument: bcd,
+  };
+  const m = join(staging, MANIFEST);
+  fs.writeFileSync(m, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+  const fd = fs.openSync(m, 'r');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fsyncDir(staging);
+  return manifest;
 }

@@ -8,28 +8,34 @@
  * failure code as VSS would report them, and the Freeze-to-Thaw window bounded (VSS's 60 s by
  * default): a handler that does not answer in time leaves its writer FAILED_AT_<event> with
  * VSS_E_WRITERERROR_TIMEOUT, and the backup goes on to abort and thaw.
+ *
+ * Selection is in selection.ts, event delivery in session.ts, the set's documents in
+ * backup-set.ts. Here: volumes, snapshots, the copy, and the rules that keep a failure honest: a
+ * component with no files in the set fails the backup, snapshots are released before the set is
+ * published (a failed release fails it), every cleanup step runs and reports, and an abort (the
+ * caller's signal, a deadline) stops the work that follows instead of racing it.
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { WriterState, type BackupTypeName, type WriterStateName } from '../vss/enums.js';
+import type { BackupTypeName, WriterStateName } from '../vss/enums.js';
 import { VssError } from '../vss/errors.js';
-import { isGuid, parseGuid, type Guid } from '../vss/guid.js';
-import { HR, hresultInfo } from '../vss/hresult.js';
-import { writeBackupComponents } from '../vss/backup-components.js';
-import { componentKey, writeWriterMetadata, type FileDescriptor, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
+import type { Guid } from '../vss/guid.js';
+import { HR } from '../vss/hresult.js';
+import { componentKey, type FileDescriptor, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
 import { fsyncDir } from '../platform/state.js';
-import { SQL_WRITER_ID } from '../vss/known-writers.js';
-import { TOOL_VERSION } from '../version.js';
-import { MANIFEST, MANIFEST_FORMAT, sha256File, type Manifest, type ManifestFile } from './backup-set.js';
+import { writeSetDocuments, type ManifestFile } from './backup-set.js';
 import { copyAndHash } from './copy.js';
-import { withDeadline } from '../util/deadline.js';
 import {
-  createBtrfsSnapshots, createExternalSnapshots, planVolume, releaseBtrfsSnapshots, releaseExternalSnapshots,
+  createBtrfsSnapshots, createExternalSnapshots, planVolume, releaseBtrfsSnapshot, releaseExternalSnapshots, removeExposeRoot, removeStaleBtrfsSnapshots,
   type ExternalSnapshotOptions, type ProviderChoice, type Volume,
 } from './providers.js';
-import { failureDetails, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEvent, type WriterEventContext } from '../vss/writer-events.js';
+import { CleanupStack, describeFailures, type CleanupFailure } from './cleanup.js';
+import type { InProcessWriter, WriterEvent } from '../vss/writer-events.js';
+import { candidates, selectComponents } from './selection.js';
+import { abortError, WriterSession, type Participant, type WriterOutcome } from './session.js';
+
+export type { WriterOutcome } from './session.js';
 
 export type ProgressEvent =
   | { type: 'event'; event: WriterEvent; writer: string; state: WriterStateName; failure?: string }
@@ -61,16 +67,12 @@ export interface BackupOptions {
   protect?: string[];
   forceFreeze?: boolean;
   onProgress?: (e: ProgressEvent) => void;
-}
-
-export interface WriterOutcome {
-  writerId: Guid;
-  instanceId: Guid;
-  name: string;
-  state: WriterStateName;
-  lastError: number;
-  /** Component keys (`logicalPath\\name`) of this writer that took part. */
-  components: string[];
+  /**
+   * Stops the backup: no further event starts, the copy stops within one buffer, writers get Abort
+   * (before PostSnapshot) and BackupShutdown, snapshots are released and the partial set removed;
+   * then it rejects with an E_ABORT VssError of category 'aborted' (or the signal's VssError reason).
+   */
+  signal?: AbortSignal;
 }
 
 export interface BackupResult {
@@ -83,17 +85,6 @@ export interface BackupResult {
   /** Blocked-writes windows of external snapshots, in ms. */
   writeHolds: number[];
 }
-
-interface Participant {
-  writer: InProcessWriter | undefined;
-  metadata: WriterMetadata;
-  components: WriterComponent[];
-  state: WriterStateName;
-  lastError: number;
-  ctx: WriterEventContext;
-}
-
-const LEVEL_ORDER = { FRONT_END: 0, BACK_END: 1, SYSTEM: 2 } as const;
 
 function globRegex(spec: string): RegExp {
   // Windows' "*.*" matches names without a dot too.
@@ -123,10 +114,11 @@ function expand(viewDir: string, d: FileDescriptor): string[] {
   return out;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return withDeadline(p, ms, () => {
-    throw new VssError(HR.VSS_E_WRITERERROR_TIMEOUT, { message: `${what} did not answer within ${ms} ms` });
-  });
+/** An AbortSignal that aborts at `deadline` with `error()`; `clear` stops its timer. */
+function deadlineSignal(deadline: number, error: () => VssError): { signal: AbortSignal; clear(): void } {
+  const c = new AbortController();
+  const timer = setTimeout(() => c.abort(error()), Math.max(0, deadline - Date.now()));
+  return { signal: c.signal, clear: () => clearTimeout(timer) };
 }
 
 export async function backup(o: BackupOptions): Promise<BackupResult> {
@@ -136,60 +128,53 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
   const eventTimeoutMs = o.eventTimeoutMs ?? 5 * 60_000;
   const backupType = o.backupType ?? 'FULL';
   const target = o.to;
+  if (o.signal?.aborted) throw abortError(o.signal, 'the backup');
   if (fs.existsSync(target)) throw new VssError(HR.E_INVALIDARG, { message: `backup target ${target} already exists`, category: 'input' });
   fs.mkdirSync(dirname(target), { recursive: true });
   const staging = join(dirname(target), `.${basename(target)}.partial-${snapshotSetId}`);
 
-  // ---- Identify, selection, dependencies: all before anything is frozen ----
-  const all: { writer?: InProcessWriter; metadata: WriterMetadata }[] = [
-    ...(o.writers ?? []).map((w) => ({ writer: w, metadata: w.metadata })),
-    ...(o.registered ?? []).filter((m) => !(o.writers ?? []).some((w) => w.metadata.identity.writerId === m.identity.writerId)).map((m) => ({ metadata: m })),
-  ];
-  for (const w of all) await w.writer?.onIdentify?.();
-  const find = (sel: string) =>
-    all.find((w) => (isGuid(sel) ? w.metadata.identity.writerId === parseGuid(sel) : w.metadata.identity.friendlyName.toLowerCase() === sel.toLowerCase()));
-  const chosen = new Map<string, { entry: (typeof all)[number]; components: Map<string, WriterComponent> }>();
-  const include = (entry: (typeof all)[number], c: WriterComponent, chain: string[]) => {
-    const key = componentKey(c);
-    let slot = chosen.get(entry.metadata.identity.writerId);
-    if (!slot) chosen.set(entry.metadata.identity.writerId, (slot = { entry, components: new Map() }));
-    if (slot.components.has(key)) return;
-    slot.components.set(key, c);
-    for (const d of c.dependencies) {
-      const onWriter = all.find((w) => w.metadata.identity.writerId === parseGuid(d.writerId));
-      const onComponent = onWriter?.metadata.components.find((x) => x.componentName === d.componentName && (x.logicalPath ?? '') === (d.logicalPath ?? ''));
-      if (!onWriter || !onComponent) {
-        throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, {
-          message: `component ${[...chain, key].join(' → ')} depends on writer {${d.writerId}} component ${componentKey(d)}, which ${onWriter ? 'that writer does not have' : 'no writer here provides'}`,
-          category: 'precondition',
-          hint: onWriter ? undefined : d.writerId === SQL_WRITER_ID
-            ? 'Give the backup the topology (--topology FILE) so that the SQL Server writer (T-SQL snapshot backup) takes part.'
-            : undefined,
-        });
-      }
-      include(onWriter, onComponent, [...chain, key]);
-    }
-  };
-  const selected = o.select?.length ? o.select.map((s) => {
-    const w = find(s);
-    if (!w) throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `no writer matches '${s}' (known: ${all.map((x) => x.metadata.identity.friendlyName).join(', ') || 'none'})`, category: 'input' });
-    return w;
-  }) : all;
-  for (const w of selected) for (const c of w.metadata.components.filter((x) => x.selectable || o.select?.length)) include(w, c, []);
-  if (chosen.size === 0) throw new VssError(HR.E_INVALIDARG, { message: 'nothing to back up: no writer with components was selected', category: 'input' });
+  // One signal for the whole run: the caller's abort, as an E_ABORT VssError.
+  const run = new AbortController();
+  const onCallerAbort = () => run.abort(abortError(o.signal!, 'the backup'));
+  o.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  try {
+    return await backupRun(o, { snapshotSetId, progress, freezeTimeoutMs, eventTimeoutMs, backupType, target, staging, signal: run.signal });
+  } finally {
+    o.signal?.removeEventListener('abort', onCallerAbort);
+  }
+}
 
-  const participants: Participant[] = [...chosen.values()].map(({ entry, components }) => ({
-    writer: entry.writer,
-    metadata: entry.metadata,
-    components: [...components.values()],
-    state: 'STABLE',
-    lastError: 0,
-    ctx: { snapshotSetId, backupType, components: [...components.values()], log: (message: string) => progress({ type: 'log', writer: entry.metadata.identity.friendlyName, message }) },
-  }));
+interface RunContext {
+  snapshotSetId: Guid;
+  progress: (e: ProgressEvent) => void;
+  freezeTimeoutMs: number;
+  eventTimeoutMs: number;
+  backupType: BackupTypeName;
+  target: string;
+  staging: string;
+  signal: AbortSignal;
+}
+
+async function backupRun(o: BackupOptions, r: RunContext): Promise<BackupResult> {
+  const { snapshotSetId, progress, backupType, target, staging, signal } = r;
+
+  // ---- Identify, selection, dependencies: all before anything is frozen ----
+  const all = candidates(o.writers, o.registered);
+  for (const w of all) await w.writer?.onIdentify?.();
+  const session = new WriterSession(
+    selectComponents(all, o.select).map(({ writer, metadata, components }) => ({
+      writer,
+      metadata,
+      components,
+      ctx: { snapshotSetId, backupType, components, log: (message: string) => progress({ type: 'log', writer: metadata.identity.friendlyName, message }) },
+    })),
+    { eventTimeoutMs: r.eventTimeoutMs, signal, onEvent: (e) => progress({ type: 'event', ...e }) },
+  );
+  const participants = session.participants;
 
   // Volumes: where every selected file descriptor's directory lives, and which provider serves it.
   const volumes: Volume[] = [];
-  const descriptors: { p: Participant; c: WriterComponent; d: FileDescriptor; volume: Volume }[] = [];
+  const descriptors: CopyItem[] = [];
   for (const p of participants) {
     for (const c of p.components) {
       for (const d of c.files) {
@@ -203,6 +188,10 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
       }
     }
   }
+  // Snapshots a killed backup left in these subvolumes would stay forever (and be copied by
+  // nobody); their owner is gone, so they go now.
+  const btrfsVolumes = volumes.filter((v) => v.provider === 'btrfs');
+  if (btrfsVolumes.length) for (const path of removeStaleBtrfsSnapshots(btrfsVolumes)) progress({ type: 'log', writer: 'mbam-vss', message: `removed ${path}, the snapshot of a backup that was killed` });
   for (const p of participants) {
     p.ctx.writerDir = join(staging, 'writer-files', p.metadata.identity.instanceId);
   }
@@ -212,209 +201,208 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
     ? { command: o.snapshotCommand, snapshotSetId, exposeRoot: join(staging, '..', `.${basename(target)}.snapshots-${snapshotSetId}`), writeHoldMs: o.writeHoldMs ?? 10_000, protect: [target, dirname(target), ...(o.stateDir ? [o.stateDir] : []), ...(o.protect ?? [])], ...(o.forceFreeze ? { force: true } : {}) }
     : undefined;
   const writeHolds: number[] = [];
+  const cleanup = new CleanupStack();
 
-  const send = async (event: WriterEvent, targets: Participant[], deadline?: number) => {
-    const spec = EVENT_HANDLER[event];
-    for (const p of targets) {
-      const handler = p.writer?.[spec.handler] as ((ctx: WriterEventContext) => unknown) | undefined;
-      const name = p.metadata.identity.friendlyName;
-      try {
-        if (handler) {
-          const remaining = deadline !== undefined ? deadline - Date.now() : eventTimeoutMs;
-          await withTimeout(Promise.resolve().then(() => handler.call(p.writer, p.ctx)), remaining, `${name} ${event}`);
-        }
-        if (spec.doneState) p.state = spec.doneState;
-        progress({ type: 'event', event, writer: name, state: p.state });
-      } catch (e) {
-        if (event === 'Abort') continue; // VSS has no state for a failed abort
-        p.state = spec.failedState;
-        p.lastError = writerFailureCode(e);
-        progress({ type: 'event', event, writer: name, state: p.state, failure: hresultInfo(p.lastError).name });
-        throw new VssError(p.lastError, { message: `${name} failed at ${event}: ${(e as Error).message ?? e}`, cause: e, ...failureDetails(e) });
-      }
-    }
-  };
-  /** Delivers to every writer even when one fails (Abort, BackupShutdown). */
-  const sendAll = async (event: WriterEvent, targets: Participant[]) => {
-    for (const p of targets) await send(event, [p]).catch(() => {});
-  };
-  const byLevel = (dir: 1 | -1) => [...participants].sort((a, b) => dir * (LEVEL_ORDER[a.writer?.applicationLevel ?? 'FRONT_END'] - LEVEL_ORDER[b.writer?.applicationLevel ?? 'FRONT_END']));
-
-  let postSnapshotSent = false;
   let published = false;
+  let failure: unknown;
   const files: ManifestFile[] = [];
-  let totalBytes = 0;
+  const copy = new Copier(volumes, staging, dirname(target), files, progress);
   try {
-    await send('PrepareForBackup', participants);
-    await send('PrepareForSnapshot', participants);
+    await session.send('PrepareForBackup');
+    await session.send('PrepareForSnapshot');
 
     // ---- the freeze window ----
-    const windowDeadline = Date.now() + freezeTimeoutMs;
+    const windowDeadline = Date.now() + r.freezeTimeoutMs;
     for (const p of participants) p.ctx.deadline = windowDeadline;
-    let snapshotError: unknown;
-    try {
-      await send('Freeze', byLevel(1), windowDeadline);
-      const btrfs = volumes.filter((v) => v.provider === 'btrfs');
-      const ext = volumes.filter((v) => v.provider === 'external');
-      if (btrfs.length) {
-        await withTimeout(createBtrfsSnapshots(btrfs, snapshotSetId), windowDeadline - Date.now(), 'btrfs snapshot');
-        for (const v of btrfs) progress({ type: 'snapshot', provider: 'btrfs', volume: v.root });
-      }
-      if (ext.length) {
-        const held = await createExternalSnapshots(ext, { ...external!, writeHoldMs: Math.min(external!.writeHoldMs, Math.max(1, windowDeadline - Date.now())) });
-        writeHolds.push(held);
-        for (const v of ext) progress({ type: 'snapshot', provider: 'external', volume: v.root, blockedMs: held });
-      }
-      // The copy provider takes no snapshot: its files are copied while the writers hold still.
-      for (const v of volumes.filter((x) => x.provider === 'copy')) v.view = v.root;
-      const copyNow = descriptors.filter((x) => x.volume.provider === 'copy');
-      if (copyNow.length) {
-        await withTimeout(copyFiles(copyNow, volumes, staging, files, progress, () => totalBytes, (n) => (totalBytes += n)), windowDeadline - Date.now(), 'copy inside the freeze window');
-      }
-      await send('Thaw', byLevel(-1), windowDeadline);
-    } catch (e) {
-      snapshotError = e;
+    await session.send('Freeze', { targets: session.byLevel(1), deadline: windowDeadline });
+    const btrfs = volumes.filter((v) => v.provider === 'btrfs');
+    const ext = volumes.filter((v) => v.provider === 'external');
+    if (btrfs.length) {
+      for (const v of btrfs) cleanup.push(`the btrfs snapshot of ${v.root}`, () => releaseBtrfsSnapshot(v));
+      await createBtrfsSnapshots(btrfs, snapshotSetId);
+      for (const v of btrfs) progress({ type: 'snapshot', provider: 'btrfs', volume: v.root });
     }
-    if (snapshotError) throw snapshotError;
-    // VSS never sends Abort once PostSnapshot has been delivered, even if it fails there.
-    postSnapshotSent = true;
-    await send('PostSnapshot', participants);
+    if (ext.length) {
+      cleanup.push(`the snapshot directory ${external!.exposeRoot}`, () => removeExposeRoot(external!.exposeRoot));
+      const held = await createExternalSnapshots(ext, { ...external!, writeHoldMs: Math.min(external!.writeHoldMs, Math.max(1, windowDeadline - Date.now())) });
+      // The release runs for what the command reported made. After a failed create nothing is
+      // released, but a snapshot it left mounted keeps its directory, and that is reported.
+      cleanup.push(`the external snapshot of ${ext.map((v) => v.mount.mountPoint).join(', ')} (release command)`, () => releaseExternalSnapshots(ext, external!));
+      writeHolds.push(held);
+      for (const v of ext) progress({ type: 'snapshot', provider: 'external', volume: v.root, blockedMs: held });
+    }
+    // The copy provider takes no snapshot: its files are copied while the writers hold still.
+    for (const v of volumes.filter((x) => x.provider === 'copy')) v.view = v.root;
+    const copyNow = descriptors.filter((x) => x.volume.provider === 'copy');
+    if (copyNow.length) {
+      const window = deadlineSignal(windowDeadline, () => new VssError(HR.VSS_E_WRITERERROR_TIMEOUT, { message: `the copy inside the freeze window did not finish within ${r.freezeTimeoutMs} ms` }));
+      try {
+        await copy.run(copyNow, AbortSignal.any([signal, window.signal]));
+      } finally {
+        window.clear();
+      }
+    }
+    await session.send('Thaw', { targets: session.byLevel(-1), deadline: windowDeadline });
+    await session.send('PostSnapshot');
 
-    // ---- copy from the snapshots, then the documents, then publish ----
-    await copyFiles(descriptors.filter((x) => x.volume.provider !== 'copy'), volumes, staging, files, progress, () => totalBytes, (n) => (totalBytes += n));
-    await writeDocuments(staging, participants, volumes, files, snapshotSetId, backupType);
+    // ---- copy from the snapshots, release them, then the documents, then publish ----
+    await copy.run(descriptors.filter((x) => x.volume.provider !== 'copy'), signal);
+    copy.requireFiles(participants);
+    const leaks = await cleanup.run();
+    if (leaks.length) throw leakError(leaks, 'the files were copied, but the set was not published because a snapshot could not be released');
+    if (signal.aborted) throw abortError(signal, 'the backup');
+    await writeSetDocuments(staging, {
+      snapshotSetId,
+      backupType,
+      volumes: volumes.map((v) => ({ root: v.root, provider: v.provider, fsType: v.mount.fsType })),
+      writers: participants.map((p) => ({ ...p, writerDir: p.ctx.writerDir })),
+      files,
+    });
     fs.renameSync(staging, target);
     fsyncDir(dirname(target));
     published = true;
     progress({ type: 'published', dir: target });
-    await sendAll('BackupComplete', participants); // the set is published; each writer's state says how it took it
+    await session.sendAll('BackupComplete'); // the set is published; each writer's state says how it took it
   } catch (e) {
-    if (!postSnapshotSent) {
-      // Abort after any failure before PostSnapshot (never after it); writers that did not fail
-      // return to Stable, the one that failed keeps its FAILED_AT_ state and code.
-      await sendAll('Abort', participants);
-      for (const p of participants) if (!p.lastError) p.state = 'STABLE';
+    failure = e;
+    await session.abort();
+  }
+  await session.sendAll('BackupShutdown');
+  const leaks = await cleanup.run();
+  if (!published) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    // A handler that missed its deadline may still write into its writer directory, bringing the
+    // partial set back: it goes again once that handler returns.
+    session.afterAbandoned(() => fs.rmSync(staging, { recursive: true, force: true }));
+  }
+  if (failure !== undefined || leaks.length) {
+    let err = failure === undefined ? leakError(leaks, 'the set was published, but a snapshot could not be released')
+      : failure instanceof VssError ? failure : new VssError(HR.E_FAIL, { message: String((failure as Error)?.message ?? failure), cause: failure });
+    if (failure !== undefined && leaks.length) {
+      // The original error stays the cause; what was left behind is added, and an operator must look.
+      err = new VssError(err.hresult, {
+        message: `${err.message}; cleaning up also failed, left behind: ${describeFailures(leaks)}`,
+        cause: err,
+        category: err.category === 'aborted' ? 'aborted' : 'incomplete',
+        hint: 'Release what is listed by hand (mbam-vss status lists leftover snapshots).',
+        details: { ...(isRecord(err.details) ? err.details : {}), leaked: leaks.map((l) => ({ what: l.what, error: l.error.message })) },
+      });
     }
-    throw Object.assign(e instanceof VssError ? e : new VssError(HR.E_FAIL, { message: String((e as Error).message ?? e), cause: e }), {
-      details: { writers: outcomes(participants) },
-    });
-  } finally {
-    await sendAll('BackupShutdown', participants);
-    const btrfs = volumes.filter((v) => v.provider === 'btrfs' && v.view);
-    if (btrfs.length) releaseBtrfsSnapshots(btrfs, snapshotSetId);
-    const ext = volumes.filter((v) => v.provider === 'external' && v.view);
-    if (ext.length && external) await releaseExternalSnapshots(ext, external).catch(() => {});
-    if (external) fs.rmSync(external.exposeRoot, { recursive: true, force: true });
-    if (!published) fs.rmSync(staging, { recursive: true, force: true });
+    err.details = { ...(isRecord(err.details) ? err.details : {}), writers: session.outcomes() };
+    throw err;
   }
   return {
     dir: target,
     snapshotSetId,
-    writers: outcomes(participants),
+    writers: session.outcomes(),
     files: files.length,
-    bytes: totalBytes,
+    bytes: copy.bytes,
     volumes: volumes.map((v) => ({ root: v.root, provider: v.provider })),
     writeHolds,
   };
 }
 
-function outcomes(ps: Participant[]): WriterOutcome[] {
-  return ps.map((p) => ({ writerId: p.metadata.identity.writerId, instanceId: p.metadata.identity.instanceId, name: p.metadata.identity.friendlyName, state: p.state, lastError: p.lastError, components: p.components.map(componentKey) }));
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-async function copyFiles(
-  items: { p: Participant; c: WriterComponent; d: FileDescriptor; volume: Volume }[],
-  volumes: Volume[],
-  staging: string,
-  files: ManifestFile[],
-  progress: (e: ProgressEvent) => void,
-  done: () => number,
-  add: (n: number) => void,
-): Promise<void> {
-  const plan: { item: (typeof items)[number]; view: string; stat: fs.Stats; source: string; setPath: string }[] = [];
-  const seen = new Set(files.map((f) => f.source));
-  for (const item of items) {
-    const { d, volume } = item;
-    const viewDir = join(volume.view!, relative(volume.root, d.path));
-    for (const rel of expand(viewDir, d)) {
-      const source = join(d.path, rel);
-      if (seen.has(source)) continue;
-      seen.add(source);
-      const setPath = ['files', String(volumes.indexOf(volume)), ...relative(volume.root, source).split('/')].join('/');
-      const view = join(viewDir, rel);
-      plan.push({ item, view, stat: fs.statSync(view), source, setPath });
-    }
-  }
-  const total = plan.reduce((a, x) => a + x.stat.size, done());
-  for (const x of plan) {
-    const dst = join(staging, ...x.setPath.split('/'));
-    fs.mkdirSync(dirname(dst), { recursive: true, mode: 0o700 });
-    let fileBytes = 0;
-    const { size, sha256 } = await copyAndHash(x.view, dst, (n) => {
-      fileBytes += n;
-      add(n);
-      progress({ type: 'file', path: x.source, bytes: n, fileBytes, doneBytes: done(), totalBytes: total });
-    });
-    if (size === 0) progress({ type: 'file', path: x.source, bytes: 0, fileBytes: 0, doneBytes: done(), totalBytes: total });
-    files.push({ writerId: x.item.p.metadata.identity.writerId, component: componentKey(x.item.c), source: x.source, path: x.setPath, size, sha256, mode: x.stat.mode & 0o7777 });
-  }
-}
-
-async function writeDocuments(staging: string, participants: Participant[], volumes: Volume[], files: ManifestFile[], snapshotSetId: Guid, backupType: BackupTypeName): Promise<Manifest> {
-  fs.mkdirSync(join(staging, 'writers'), { mode: 0o700 });
-  const extras: Manifest['extras'] = [];
-  for (const p of participants) {
-    const dir = p.ctx.writerDir!;
-    if (!fs.existsSync(dir)) continue;
-    for (const name of fs.readdirSync(dir).sort()) {
-      const full = join(dir, name);
-      if (!fs.lstatSync(full).isFile()) continue;
-      extras.push({ writerId: p.metadata.identity.writerId, path: `writer-files/${p.metadata.identity.instanceId}/${name}`, size: fs.statSync(full).size, sha256: await sha256File(full) });
-    }
-  }
-  const bcd = 'BCDocument.xml';
-  fs.writeFileSync(
-    join(staging, bcd),
-    writeBackupComponents({
-      version: '1.2',
-      backupType,
-      snapshotSetId,
-      selectComponents: true,
-      bootableSystemStateBackup: false,
-      partialFileSupport: false,
-      writers: participants.map((p) => ({
-        instanceId: p.metadata.identity.instanceId,
-        writerId: p.metadata.identity.writerId,
-        ...(p.metadata.identity.instanceName ? { instanceName: p.metadata.identity.instanceName } : {}),
-        backupSchema: p.metadata.backupSchema ?? 0,
-        components: p.components.map((c) => ({ ...(c.logicalPath ? { logicalPath: c.logicalPath } : {}), componentName: c.componentName, componentType: c.type })),
-      })),
-    }),
-    { mode: 0o600 },
-  );
-  const writers = participants.map((p) => {
-    const file = `writers/${p.metadata.identity.instanceId}.xml`;
-    fs.writeFileSync(join(staging, ...file.split('/')), writeWriterMetadata(p.metadata), { mode: 0o600 });
-    return { writerId: p.metadata.identity.writerId, instanceId: p.metadata.identity.instanceId, name: p.metadata.identity.friendlyName, metadataFile: file, components: p.components.map(componentKey), state: WriterState.display(p.state), lastError: p.lastError };
+function leakError(leaks: CleanupFailure[], what: string): VssError {
+  const first = leaks[0]!.error;
+  return new VssError(first instanceof VssError ? first.hresult : HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, {
+    message: `${what}: ${describeFailures(leaks)}`,
+    category: 'incomplete',
+    hint: (first instanceof VssError && first.hint) || 'Release the snapshot by hand (mbam-vss status lists leftover snapshots), then back up again.',
+    details: { leaked: leaks.map((l) => ({ what: l.what, error: l.error.message })) },
+    cause: first,
   });
-  const manifest: Manifest = {
-    format: MANIFEST_FORMAT,
-    tool: `mbam-vss ${TOOL_VERSION}`,
-    host: hostname(),
-    createdAt: new Date().toISOString(),
-    snapshotSetId,
-    backupType,
-    volumes: volumes.map((v) => ({ root: v.root, provider: v.provider, fsType: v.mount.fsType })),
-    writers,
-    files,
-    extras,
-    backupComponentsDocument: bcd,
-  };
-  const m = join(staging, MANIFEST);
-  fs.writeFileSync(m, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
-  const fd = fs.openSync(m, 'r');
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  fsyncDir(staging);
-  return manifest;
+}
+
+interface CopyItem {
+  p: Participant;
+  c: WriterComponent;
+  d: FileDescriptor;
+  volume: Volume;
+}
+
+/** Copies descriptors' files from their volumes' views into the set, accumulating the manifest's files. */
+class Copier {
+  bytes = 0;
+  private readonly seen = new Set<string>();
+  /** Components (writer id + key) some file matched, even one another component already copied. */
+  private readonly matched = new Set<string>();
+
+  constructor(
+    private readonly volumes: Volume[],
+    private readonly staging: string,
+    private readonly targetDir: string,
+    private readonly files: ManifestFile[],
+    private readonly progress: (e: ProgressEvent) => void,
+  ) {}
+
+  async run(items: CopyItem[], signal: AbortSignal): Promise<void> {
+    const plan: { item: CopyItem; view: string; stat: fs.Stats; source: string; setPath: string }[] = [];
+    for (const item of items) {
+      const { d, volume } = item;
+      const viewDir = join(volume.view!, relative(volume.root, d.path));
+      for (const rel of expand(viewDir, d)) {
+        this.matched.add(`${item.p.metadata.identity.writerId}|${componentKey(item.c)}`);
+        const source = join(d.path, rel);
+        if (this.seen.has(source)) continue;
+        this.seen.add(source);
+        const setPath = ['files', String(this.volumes.indexOf(volume)), ...relative(volume.root, source).split('/')].join('/');
+        const view = join(viewDir, rel);
+        plan.push({ item, view, stat: fs.statSync(view), source, setPath });
+      }
+    }
+    const total = plan.reduce((a, x) => a + x.stat.size, this.bytes);
+    for (const x of plan) {
+      if (signal.aborted) throw abortError(signal, 'the copy');
+      const dst = join(this.staging, ...x.setPath.split('/'));
+      let result: { size: number; sha256: string };
+      try {
+        fs.mkdirSync(dirname(dst), { recursive: true, mode: 0o700 });
+        let fileBytes = 0;
+        result = await copyAndHash(x.view, dst, (n) => {
+          fileBytes += n;
+          this.bytes += n;
+          this.progress({ type: 'file', path: x.source, bytes: n, fileBytes, doneBytes: this.bytes, totalBytes: total });
+        }, signal);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOSPC' || code === 'EDQUOT') {
+          throw new VssError(HR.E_FAIL, {
+            message: `no space left for the backup set in ${this.targetDir} (${code}) while copying ${x.source}; the partial set is removed`,
+            hint: 'Free space on the target filesystem, or back up to a larger one.',
+            cause: e,
+          });
+        }
+        throw e;
+      }
+      if (result.size === 0) this.progress({ type: 'file', path: x.source, bytes: 0, fileBytes: 0, doneBytes: this.bytes, totalBytes: total });
+      this.files.push({ writerId: x.item.p.metadata.identity.writerId, component: componentKey(x.item.c), source: x.source, path: x.setPath, size: result.size, sha256: result.sha256, mode: x.stat.mode & 0o7777 });
+    }
+  }
+
+  /**
+   * Every selected component that declares files must have some in the set: zero files means the
+   * snapshot exposed nothing (a snapshot command that did not mount it) or the declared files are
+   * not there, and must not look like a successful backup.
+   */
+  requireFiles(participants: Participant[]): void {
+    for (const p of participants) {
+      for (const c of p.components) {
+        if (!c.files.length) continue; // a component without files of its own (SQL's master: its certificate)
+        const key = componentKey(c);
+        if (this.matched.has(`${p.metadata.identity.writerId}|${key}`)) continue;
+        const where = c.files.map((d) => `${d.path}/${d.filespec}${d.recursive ? ' (recursive)' : ''}`).join(', ');
+        const external = this.volumes.some((v) => v.provider === 'external');
+        throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, {
+          message: `component ${key} of ${p.metadata.identity.friendlyName}: no file in the ${external ? 'snapshot' : 'backup'} matches ${where}; nothing was published`,
+          hint: external
+            ? 'The snapshot command must expose the snapshot of each frozen mount i at $MBAM_VSS_SNAPSHOT_ROOT/i (e.g. mount it there) when MBAM_VSS_SNAPSHOT_ACTION=create.'
+            : 'Check the writer registration (mbam-vss metadata) against the files on this machine.',
+        });
+      }
+    }
+  }
 }

@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { loadNative } from '../platform/native.js';
+import { abortError } from './session.js';
 
 interface NativeCopy {
   reflink(src: number, dst: number): boolean;
@@ -45,13 +46,17 @@ async function open(path: string, flags: number, mode: number | undefined, direc
 
 const isEinval = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'EINVAL';
 
-export async function copyAndHash(src: string, dst: string, onBytes: (n: number) => void): Promise<{ size: number; sha256: string }> {
+/**
+ * With `signal`, an abort is noticed between buffers (every 4 MiB): the copy stops, waits for the
+ * transfers in flight, and rejects with the abort's error; the caller removes the partial file.
+ */
+export async function copyAndHash(src: string, dst: string, onBytes: (n: number) => void, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
   let reported = 0;
   try {
     return await copyOnce(src, dst, true, (n) => {
       reported += n;
       onBytes(n);
-    });
+    }, signal);
   } catch (e) {
     // A filesystem that takes O_DIRECT at open but refuses an aligned transfer (EINVAL): start
     // again buffered, without counting the bytes already reported twice.
@@ -63,7 +68,7 @@ export async function copyAndHash(src: string, dst: string, onBytes: (n: number)
     const seen = Math.min(skip, n);
     skip -= seen;
     if (n > seen) onBytes(n - seen);
-  });
+  }, signal);
 }
 
 /**
@@ -79,7 +84,7 @@ function giveBack(ring: Buffer[]): void {
   if (idleRings.length < 2) idleRings.push(ring);
 }
 
-async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (n: number) => void): Promise<{ size: number; sha256: string }> {
+async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (n: number) => void, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
   const native = loadNative() as unknown as NativeCopy;
   const h = createHash('sha256');
   const ring = takeRing(native);
@@ -87,7 +92,11 @@ async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (
   let output: Awaited<ReturnType<typeof open>> | undefined;
   const reads: (Promise<{ bytesRead: number }> | undefined)[] = new Array(BUFFERS).fill(undefined);
   const writes: (Promise<unknown> | undefined)[] = new Array(BUFFERS).fill(undefined);
+  const checkAbort = () => {
+    if (signal?.aborted) throw abortError(signal, `copying ${src}`);
+  };
   try {
+    checkAbort();
     input = await open(src, fs.constants.O_RDONLY, undefined, tryDirect);
     output = await open(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600, tryDirect);
     const inF = input.fh;
@@ -96,16 +105,24 @@ async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (
     const size = (await inF.stat()).size;
     const cloned = size > 0 && native.reflink(inF.fd, outF.fd);
     let issued = 0;
+    // A transfer may fail while the loop awaits another one (ENOSPC on a write behind): it is
+    // remembered and thrown at the next buffer, never left as an unhandled rejection that would
+    // take the process down.
+    let failed: { error: unknown } | undefined;
+    const watch = <T>(p: Promise<T>): Promise<T> => {
+      p.catch((error: unknown) => void (failed ??= { error }));
+      return p;
+    };
     // Reads go up to one chunk past the end, so that a source that grows is noticed.
     const issueRead = () => {
-      if (issued * CHUNK > size) return;
+      if (issued * CHUNK > size || signal?.aborted) return;
       const slot = issued % BUFFERS;
       const at = issued * CHUNK;
       issued++;
       // The buffer must have finished going out before it is filled again.
       const before = writes[slot];
       writes[slot] = undefined;
-      reads[slot] = (before ?? Promise.resolve()).then(() => inF.read(ring[slot]!, 0, CHUNK, at));
+      reads[slot] = watch((before ?? Promise.resolve()).then(() => inF.read(ring[slot]!, 0, CHUNK, at)));
     };
     for (let r = 0; r < READ_AHEAD; r++) issueRead();
     let pos = 0;
@@ -115,6 +132,8 @@ async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (
       if (!reading) break;
       const { bytesRead } = await reading;
       reads[slot] = undefined;
+      checkAbort();
+      if (failed) throw failed.error;
       if (bytesRead === 0) break;
       issueRead();
       const cur = ring[slot]!;
@@ -122,10 +141,10 @@ async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (
         const at = pos;
         // O_DIRECT writes whole blocks: the last one goes out rounded up and the file is cut back.
         const length = directOut ? Math.ceil(bytesRead / ALIGN) * ALIGN : bytesRead;
-        writes[slot] = outF.write(cur, 0, length, at).then(() => {
+        writes[slot] = watch(outF.write(cur, 0, length, at).then(() => {
           // Buffered: flush as we go instead of all at the final fsync.
           if (!directOut) native.startWriteback(outF.fd, at, bytesRead);
-        });
+        }));
       }
       h.update(cur.subarray(0, bytesRead));
       pos += bytesRead;
@@ -133,6 +152,7 @@ async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (
       if (bytesRead < CHUNK) break;
     }
     await Promise.all(writes);
+    checkAbort();
     if (pos !== size) throw new VssError(HR.E_FAIL, { message: `${src} changed size while being copied (${size} → ${pos} bytes): the source is not a stable snapshot` });
     if (directOut && !cloned && pos % ALIGN !== 0) await outF.truncate(pos);
     await outF.sync();

@@ -9,12 +9,12 @@
  *             consistency themselves (databases suspended for snapshot backup)
  */
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { loadNative, nativeError } from '../platform/native.js';
 import { FrozenFilesystems } from './fs-freeze.js';
-import { btrfsSubvolumeRoot, mountOf, type MountInfo } from './mounts.js';
+import { btrfsSubvolumeRoot, mountOf, readMounts, type MountInfo } from './mounts.js';
 import { runBoundedCommand } from '../util/bounded-command.js';
 
 export type ProviderName = 'btrfs' | 'external' | 'copy';
@@ -52,8 +52,23 @@ export function planVolume(path: string, choice: ProviderChoice, hasSnapshotComm
   return { root, mount, provider };
 }
 
-export function snapshotName(snapshotSetId: string): string {
-  return `.mbam-vss-snapshot-${snapshotSetId}`;
+/**
+ * The btrfs snapshot's name carries the owning process's id, so that the next backup can tell the
+ * snapshot of a killed backup (its owner is gone: remove it) from a running one's (leave it).
+ */
+export function snapshotName(snapshotSetId: string, pid = process.pid): string {
+  return `.mbam-vss-snapshot-${snapshotSetId}-pid${pid}`;
+}
+
+const SNAPSHOT_NAME = /^\.mbam-vss-snapshot-([0-9a-f-]{36})(?:-pid(\d+))?$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export async function createBtrfsSnapshots(volumes: Volume[], snapshotSetId: string): Promise<void> {
@@ -68,11 +83,89 @@ export async function createBtrfsSnapshots(volumes: Volume[], snapshotSetId: str
   }
 }
 
-export function releaseBtrfsSnapshots(volumes: Volume[], snapshotSetId: string): void {
+/** Deletes one volume's snapshot subvolume; a failure is a VssError naming what is left behind. */
+export function releaseBtrfsSnapshot(v: Volume): void {
+  if (!v.view || !fs.existsSync(v.view)) return;
   const native = loadNative() as unknown as SnapshotAddon;
-  for (const v of volumes) {
-    if (v.view && fs.existsSync(v.view)) native.btrfsDeleteSubvolume(v.root, snapshotName(snapshotSetId));
+  try {
+    native.btrfsDeleteSubvolume(dirname(v.view), v.view.slice(dirname(v.view).length + 1));
+  } catch (e) {
+    throw nativeError(e, `deleting the btrfs snapshot ${v.view}`);
   }
+}
+
+export interface LeftoverSnapshot {
+  path: string;
+  kind: 'btrfs-snapshot' | 'external-mount' | 'external-expose-dir' | 'partial-set';
+  /** The backup that made it is still running (only known for btrfs snapshots). */
+  ownerAlive?: boolean;
+}
+
+/**
+ * What killed backups left behind, for `status`: btrfs snapshot subvolumes in the subvolumes that
+ * hold `paths` (a writer's file directories), external snapshots still mounted anywhere, and the
+ * expose directories and partial sets next to the backup targets in `targetDirs`.
+ */
+export function findLeftoverSnapshots(paths: string[], targetDirs: string[] = []): LeftoverSnapshot[] {
+  const out: LeftoverSnapshot[] = [];
+  const seen = new Set<string>();
+  const add = (x: LeftoverSnapshot) => void (seen.has(x.path) || (seen.add(x.path), out.push(x)));
+  const mounts = readMounts();
+  for (const p of paths) {
+    let root: string;
+    try {
+      const m = mountOf(p, mounts);
+      if (m.fsType !== 'btrfs') continue;
+      root = btrfsSubvolumeRoot(p, m.mountPoint);
+    } catch {
+      continue; // a path that does not exist has no snapshot next to it
+    }
+    for (const name of safeReaddir(root)) {
+      const m = SNAPSHOT_NAME.exec(name);
+      if (m) add({ path: join(root, name), kind: 'btrfs-snapshot', ownerAlive: m[2] !== undefined && Number(m[2]) !== process.pid && processAlive(Number(m[2])) });
+    }
+  }
+  for (const m of mounts) if (EXPOSED_MOUNT.test(m.mountPoint)) add({ path: m.mountPoint, kind: 'external-mount' });
+  for (const dir of targetDirs) {
+    for (const name of safeReaddir(dir)) {
+      if (/^\..+\.snapshots-[0-9a-f-]{36}$/.test(name)) add({ path: join(dir, name), kind: 'external-expose-dir' });
+      else if (/^\..+\.partial-[0-9a-f-]{36}$/.test(name)) add({ path: join(dir, name), kind: 'partial-set' });
+    }
+  }
+  return out;
+}
+
+const EXPOSED_MOUNT = /\/\.[^/]+\.snapshots-[0-9a-f-]{36}\/\d+$/;
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Deletes the snapshots that killed backups left in the volumes' subvolumes (their owner process is
+ * gone); returns what it removed. Snapshots of running backups are left alone.
+ */
+export function removeStaleBtrfsSnapshots(volumes: Volume[]): string[] {
+  const native = loadNative() as unknown as SnapshotAddon;
+  const removed: string[] = [];
+  for (const v of volumes) {
+    for (const name of safeReaddir(v.root)) {
+      const m = SNAPSHOT_NAME.exec(name);
+      // A name without a pid is from a version that did not record it: its backup cannot still run.
+      if (!m || (m[2] !== undefined && processAlive(Number(m[2])))) continue;
+      try {
+        native.btrfsDeleteSubvolume(v.root, name);
+      } catch (e) {
+        throw nativeError(e, `deleting the stale btrfs snapshot ${join(v.root, name)} a killed backup left`);
+      }
+      removed.push(join(v.root, name));
+    }
+  }
+  return removed;
 }
 
 export interface ExternalSnapshotOptions {
@@ -135,5 +228,21 @@ export async function createExternalSnapshots(volumes: Volume[], o: ExternalSnap
 }
 
 export async function releaseExternalSnapshots(volumes: Volume[], o: ExternalSnapshotOptions): Promise<void> {
-  await runBoundedCommand(o.command, snapshotCommandEnv('release', volumes, o), 60_000);
+  await runBoundedCommand(o.command, snapshotCommandEnv('release', volumes, o), 60_000, 'snapshot release command');
+}
+
+/**
+ * Removes the directories the snapshot command exposed snapshots in, unless one is still a mount
+ * point (the release did not unmount it): removing through a mount would delete the snapshot's
+ * contents, and an operator must see the leak instead.
+ */
+export function removeExposeRoot(exposeRoot: string): void {
+  const still = readMounts().map((m) => m.mountPoint).filter((m) => m === exposeRoot || m.startsWith(exposeRoot + '/'));
+  if (still.length) {
+    throw new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, {
+      message: `the snapshot release left ${still.join(', ')} mounted; ${exposeRoot} was kept`,
+      hint: `Unmount it (umount ${still[0]}), release the snapshot by hand, then remove ${exposeRoot}.`,
+    });
+  }
+  fs.rmSync(exposeRoot, { recursive: true, force: true });
 }

@@ -23,6 +23,7 @@ import { loadNative } from '../platform/native.js';
 import { describeKind, entryKind, errnoCode, openDirectory, safeFs, walkDirs, WalkError } from '../platform/safe-fs.js';
 import { hashDescriptor, insideSet, insideTarget, openInSet, throwIfAborted, verifyBackupSet, type ManifestFile } from './backup-set.js';
 import { failureDetails, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEventContext } from '../vss/writer-events.js';
+import { WriterSession } from './session.js';
 
 export interface RestoreOptions {
   from: string;
@@ -200,17 +201,14 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
       log: (message) => o.onProgress?.({ type: 'log', writer: w.metadata.identity.friendlyName, message }),
     };
   };
-  const event = async (name: 'PreRestore' | 'PostRestore') => {
-    for (const w of involved) {
-      const handler = w[EVENT_HANDLER[name].handler] as ((c: WriterEventContext) => unknown) | undefined;
-      try {
-        await handler?.call(w, ctxFor(w));
-        o.onProgress?.({ type: 'event', event: name, writer: w.metadata.identity.friendlyName });
-      } catch (e) {
-        throw new VssError(writerFailureCode(e), { message: `${w.metadata.identity.friendlyName} failed at ${name} (${EVENT_HANDLER[name].failedState}): ${(e as Error).message}`, cause: e, ...failureDetails(e) });
-      }
-    }
-  };
+  const session = new WriterSession(
+    involved.map((w) => {
+      const ctx = ctxFor(w);
+      return { writer: w, metadata: w.metadata, components: ctx.components, ctx };
+    }),
+    { onEvent: (e) => void (e.failure || o.onProgress?.({ type: 'event', event: e.event, writer: e.writer })) },
+  );
+  const event = (name: 'PreRestore' | 'PostRestore') => session.send(name);
 
   // Every destination is checked before anything is written, so a refusal leaves nothing half
   // restored; the writes go through descriptors, so a tree changed meanwhile is refused again.

@@ -75,15 +75,14 @@ describe('backup on btrfs (read-only subvolume snapshot)', () => {
     const fs = loop('btrfs');
     const data = join(fs.mountPoint, 'data');
     mkdirSync(data);
-    const appender = startAppender(fs.dir, join(data, 'records.log'));
-    cleanups.push(() => appender.kill('SIGKILL'));
-    await sleep(300);
+    const appender = await startAppender(fs.dir, join(data, 'records.log'), (p) => cleanups.push(() => p.kill('SIGKILL')));
     const events: string[] = [];
     // The writer quiesces its application for the snapshot, as a VSS writer does.
     const w = dataWriter(data, { onFreeze: () => void appender.kill('SIGSTOP'), onThaw: () => void appender.kill('SIGCONT') });
     const set = join(tempDir(), 'set');
     const r = await backup({ to: set, writers: [w], provider: 'btrfs', onProgress: (e) => e.type === 'event' && events.push(e.event) });
     expect(r.volumes).toEqual([{ root: fs.mountPoint, provider: 'btrfs' }]);
+    expect(r.files).toBeGreaterThan(0);
     expect(events).toEqual(['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Thaw', 'PostSnapshot', 'BackupComplete', 'BackupShutdown']);
     expect(r.writers[0]).toMatchObject({ state: 'STABLE', lastError: 0 });
     expect(readdirSync(fs.mountPoint).filter((n) => n.startsWith('.mbam-vss'))).toEqual([]);
@@ -99,12 +98,11 @@ describe.each(['ext4', 'xfs'] as const)('backup on %s (external snapshot command
     const fs = loop(kind);
     const data = join(fs.mountPoint, 'data');
     mkdirSync(data);
-    const appender = startAppender(fs.dir, join(data, 'records.log'));
-    cleanups.push(() => appender.kill('SIGKILL'));
-    await sleep(300);
+    await startAppender(fs.dir, join(data, 'records.log'), (p) => cleanups.push(() => p.kill('SIGKILL')));
     const set = join(tempDir(), 'set');
     const r = await backup({ to: set, writers: [dataWriter(data)], provider: 'external', snapshotCommand: snapshotCommand(kind, fs.dir), writeHoldMs: 10_000 });
     expect(r.volumes[0]).toMatchObject({ provider: 'external', root: fs.mountPoint });
+    expect(r.files).toBeGreaterThan(0);
     expect(r.writeHolds[0]).toBeLessThan(10_000);
     expect(writable(fs.mountPoint, 2000)).toBe(true);
     const out = join(tempDir(), 'out');

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const RECORD = 64;
@@ -14,7 +14,6 @@ const SCRIPT = `
 const fs = require('fs'); const crypto = require('crypto');
 const fd = fs.openSync(process.argv[2], 'a');
 let seq = 0;
-process.send && process.send('started');
 for (;;) {
   const body = seq + ' ' + crypto.createHash('sha256').update(String(seq)).digest('hex').slice(0, 40);
   const rec = Buffer.alloc(${RECORD}, ' '); rec.write(body); rec[${RECORD} - 1] = 10;
@@ -23,10 +22,29 @@ for (;;) {
 }
 `;
 
-export function startAppender(dir: string, file: string): ChildProcess {
+/**
+ * Starts the appender and resolves once `records` whole records are in the file (the first fsync
+ * comes at 256), so that a backup taken next has something to copy however busy the machine is.
+ * `onStart` gets the process at once, so that a test can register its kill before waiting.
+ */
+export async function startAppender(dir: string, file: string, onStart: (p: ChildProcess) => void, records = 256, timeoutMs = 30_000): Promise<ChildProcess> {
   const script = join(dir, 'appender.cjs');
   writeFileSync(script, SCRIPT);
-  return spawn(process.execPath, [script, file], { stdio: 'ignore' });
+  const p = spawn(process.execPath, [script, file], { stdio: 'ignore' });
+  onStart(p);
+  const t0 = Date.now();
+  for (;;) {
+    let size = 0;
+    try {
+      size = statSync(file).size;
+    } catch {
+      // not created yet
+    }
+    if (size >= records * RECORD) return p;
+    if (p.exitCode !== null || p.signalCode !== null) throw new Error(`the appender exited (${p.exitCode ?? p.signalCode}) before writing ${records} records to ${file}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`the appender wrote ${Math.floor(size / RECORD)} of ${records} records to ${file} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Returns the number of whole valid records, or throws naming the first bad one. */
