@@ -22,7 +22,7 @@ import { TOOL_VERSION } from '../version.js';
 
 export const MANIFEST = 'manifest.json';
 /** The format a backup writes. */
-export const MANIFEST_FORMAT = 1;
+export const MANIFEST_FORMAT = 2;
 /**
  * From this format on the manifest hashes the set's documents too (`documents`: the writers'
  * metadata and the backup components document), and verify requires it; format 1 sets name them
@@ -467,6 +467,22 @@ export interface SetDocumentsInput {
  * metadata, the backup components document, and last the manifest, synced, so that a manifest on
  * disk always describes files that are on disk.
  */
+/**
+ * Writes one of the set's documents (synced: the manifest that names it is written after it) and
+ * records its hash, so that verify and restore can tell a tampered document from the one written.
+ */
+function writeDocument(staging: string, rel: string, content: string, documents: ManifestDocument[]): void {
+  const data = Buffer.from(content, 'utf8');
+  const fd = fs.openSync(join(staging, ...rel.split('/')), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  documents.push({ path: rel, size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+}
+
 export async function writeSetDocuments(staging: string, input: SetDocumentsInput): Promise<Manifest> {
   const { writers: participants, snapshotSetId, backupType } = input;
   fs.mkdirSync(join(staging, 'writers'), { mode: 0o700 });
@@ -480,9 +496,11 @@ export async function writeSetDocuments(staging: string, input: SetDocumentsInpu
       extras.push({ writerId: p.metadata.identity.writerId, path: `writer-files/${p.metadata.identity.instanceId}/${name}`, size: fs.statSync(full).size, sha256: await sha256File(full) });
     }
   }
+  const documents: ManifestDocument[] = [];
   const bcd = 'BCDocument.xml';
-  fs.writeFileSync(
-    join(staging, bcd),
+  writeDocument(
+    staging,
+    bcd,
     writeBackupComponents({
       version: '1.2',
       backupType,
@@ -498,11 +516,11 @@ export async function writeSetDocuments(staging: string, input: SetDocumentsInpu
         components: p.components.map((c) => ({ ...(c.logicalPath ? { logicalPath: c.logicalPath } : {}), componentName: c.componentName, componentType: c.type })),
       })),
     }),
-    { mode: 0o600 },
+    documents,
   );
   const writers = participants.map((p) => {
     const file = `writers/${p.metadata.identity.instanceId}.xml`;
-    fs.writeFileSync(join(staging, ...file.split('/')), writeWriterMetadata(p.metadata), { mode: 0o600 });
+    writeDocument(staging, file, writeWriterMetadata(p.metadata), documents);
     return { writerId: p.metadata.identity.writerId, instanceId: p.metadata.identity.instanceId, name: p.metadata.identity.friendlyName, metadataFile: file, components: p.components.map(componentKey), state: WriterState.display(p.state), lastError: p.lastError };
   });
   const manifest: Manifest = {
@@ -516,6 +534,7 @@ export async function writeSetDocuments(staging: string, input: SetDocumentsInpu
     writers,
     files: input.files,
     extras,
+    documents,
     backupComponentsDocument: bcd,
   };
   const m = join(staging, MANIFEST);

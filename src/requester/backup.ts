@@ -379,7 +379,7 @@ class Copier {
         throw e;
       }
       if (result.size === 0) this.progress({ type: 'file', path: x.source, bytes: 0, fileBytes: 0, doneBytes: this.bytes, totalBytes: total });
-      this.files.push({ writerId: x.item.p.metadata.identity.writerId, component: componentKey(x.item.c), source: x.source, path: x.setPath, size: result.size, sha256: result.sha256, mode: x.stat.mode & 0o7777 });
+      this.files.push({ writerId: x.item.p.metadata.identity.writerId, component: componentKey(x.item.c), source: x.source, path: x.setPath, size: result.size, sha256: result.sha256, mode: x.stat.mode & 0o7777, uid: x.stat.uid, gid: x.stat.gid });
     }
   }
 

@@ -72,5 +72,14 @@ export function selectComponents(all: Candidate[], select?: string[]): Selection
     : all;
   for (const w of selected) for (const c of w.metadata.components.filter((x) => x.selectable || select?.length)) include(w, c, []);
   if (chosen.size === 0) throw new VssError(HR.E_INVALIDARG, { message: 'nothing to back up: no writer with components was selected', category: 'input' });
+  // VSS tells writer instances apart by instance id, and so does the backup set (writers/<instance
+  // id>.xml, writer-files/<instance id>/): two taking part under one id would overwrite each other.
+  const byInstance = new Map<string, string>();
+  for (const { entry } of chosen.values()) {
+    const { instanceId, friendlyName } = entry.metadata.identity;
+    const other = byInstance.get(instanceId);
+    if (other !== undefined) throw new VssError(HR.E_INVALIDARG, { message: `writers '${other}' and '${friendlyName}' have the same instance id {${instanceId}}; each writer instance needs its own`, category: 'input' });
+    byInstance.set(instanceId, friendlyName);
+  }
   return [...chosen.values()].map(({ entry, components }) => ({ ...(entry.writer ? { writer: entry.writer } : {}), metadata: entry.metadata, components: [...components.values()] }));
 }

@@ -49,7 +49,7 @@ describe('the backup set', () => {
   it('holds a manifest, the writer metadata, a VSS backup components document and the files', async () => {
     const { set, data } = await makeSet();
     const m = readManifest(set);
-    expect(m).toMatchObject({ format: 1, backupType: 'FULL', volumes: [{ provider: 'copy' }] });
+    expect(m).toMatchObject({ format: 2, backupType: 'FULL', volumes: [{ provider: 'copy' }] });
     expect(m.files.map((f) => [f.source, f.size])).toEqual([[join(data, 'a.db'), 5], [join(data, 'sub/b.log'), 5]]);
     expect(m.files[0]!.sha256).toBe('8ed3f6ad685b959ead7022518e1af76cd816f8e8ec7ccdda1ed4018e8f2223f8');
     const bcd = parseBackupComponents(readFileSync(join(set, 'BCDocument.xml')));
@@ -168,7 +168,7 @@ describe('the event sequence', () => {
     const log: string[] = [];
     const mk = (name: string, level: InProcessWriter['applicationLevel'], id: string): InProcessWriter => {
       const w = writer(data, { applicationLevel: level, onFreeze: () => void log.push(`freeze ${name}`), onThaw: () => void log.push(`thaw ${name}`) }, id);
-      w.metadata = { ...w.metadata, identity: { ...w.metadata.identity, friendlyName: name } };
+      w.metadata = { ...w.metadata, identity: { ...w.metadata.identity, friendlyName: name, instanceId: id.replace(/^a/, 'c') } };
       return w;
     };
     await backup({

@@ -268,7 +268,11 @@ describe('verify checks every file of the set, documents included', () => {
     expect((await verifyBackupSet(set)).problems).toContainEqual(expect.objectContaining({ path: m.backupComponentsDocument, problem: 'not-a-regular-file' }));
     // ... and the same through a linked directory named by the manifest
     symlinkSync(outside, join(set, 'docs'));
-    editManifest(set, (x) => (x.backupComponentsDocument = 'docs/BCDocument.xml'));
+    editManifest(set, (x) => {
+      const doc = x.documents?.find((d: { path: string }) => d.path === x.backupComponentsDocument);
+      if (doc) doc.path = 'docs/BCDocument.xml';
+      x.backupComponentsDocument = 'docs/BCDocument.xml';
+    });
     expect((await verifyBackupSet(set)).problems).toContainEqual(expect.objectContaining({ path: 'docs/BCDocument.xml', problem: 'not-a-regular-file' }));
   });
 
