@@ -19,7 +19,7 @@ const SCRIPT = prereq(hasCommand('script'), 'util-linux script (a pseudo-termina
 function onTerminal(args: string[]): Promise<{ code: number; screen: string }> {
   const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return new Promise((resolve) => {
-    const env = { ...process.env, COLUMNS: '100' };
+    const env: NodeJS.ProcessEnv = { ...process.env, COLUMNS: '100' };
     for (const k of Object.keys(env)) if (k.startsWith('MBAM_VSS_')) delete env[k];
     const p = spawn('script', ['-qfec', quoted, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let screen = '';
