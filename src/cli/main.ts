@@ -74,7 +74,8 @@ export async function main(argv = process.argv): Promise<number> {
           ok: false,
           exitCode: EXIT.USAGE,
           command: commandOf(program, argv),
-          error: { name: 'USAGE', code: e.code, category: 'input', message: e.message.replace(/^error: /, '') },
+          // No command at all: commander prints the help and reports "(outputHelp)".
+          error: { name: 'USAGE', code: e.code, category: 'input', message: e.code === 'commander.help' ? 'a command is required (mbam-vss --help lists them)' : e.message.replace(/^error: /, '') },
         });
       }
       return EXIT.USAGE;

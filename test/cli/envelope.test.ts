@@ -57,6 +57,9 @@ describe('--json envelope', () => {
   it('an unknown command and a missing required option are envelopes too', async () => {
     const u = await runCliAsync(['no-such-command', '--json']);
     expect(envelope(u, null).error.code).toBe('commander.unknownCommand');
+    const none = await runCliAsync(['--json']);
+    expect(none.code).toBe(2);
+    expect(envelope(none, null).error.message).toBe('a command is required (mbam-vss --help lists them)');
     for (const c of ['install', 'health', 'serve']) {
       const r = await runCliAsync([c, '--json']);
       expect(r.code).toBe(2);
