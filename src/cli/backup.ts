@@ -1,11 +1,13 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { loadTopology, sqlTargetOf } from '../mbam/topology.js';
 import { resolveServer } from '../mbam/writer-definition.js';
 import { createSqlSnapshotWriter } from '../sql/sql-writer.js';
 import type { InProcessWriter } from '../vss/writer-events.js';
 import { backup } from '../requester/backup.js';
-import { verifyBackupSet } from '../requester/backup-set.js';
+import { MANIFEST, readManifest, verifyBackupSet } from '../requester/backup-set.js';
 import { restore } from '../requester/restore.js';
 import { PosixPlatform } from '../platform/posix.js';
 import { resolveStateDir } from '../platform/state.js';
@@ -22,7 +24,6 @@ function ms(value: string | undefined, field: string, dflt: number): number {
   return n;
 }
 
-/** Every readable registration's metadata, in one pass over the registry. */
 function tryRecordBackup(out: Output, stateDir: string, entry: Parameters<typeof recordBackup>[1]): void {
   try {
     recordBackup(stateDir, entry);
@@ -31,6 +32,34 @@ function tryRecordBackup(out: Output, stateDir: string, entry: Parameters<typeof
   }
 }
 
+/**
+ * Which provider served each volume and why, in one line each: `auto` on ext4/xfs without a
+ * snapshot command is the copy provider, which copies while the writers are frozen, and an
+ * operator must be able to see that from the output rather than from a long freeze.
+ */
+function providerChoices(requested: string, dir: string, volumes: { root: string; provider: string }[]): { root: string; provider: string; fsType: string; reason: string; line: string }[] {
+  let fsTypes: Map<string, string> = new Map();
+  try {
+    const m = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as { volumes?: { root: string; fsType: string }[] };
+    fsTypes = new Map((m.volumes ?? []).map((v) => [v.root, v.fsType]));
+  } catch {
+    // the set was just published; without its manifest the line says "unknown" filesystem
+  }
+  return volumes.map((v) => {
+    const fsType = fsTypes.get(v.root) ?? 'unknown';
+    const reason =
+      requested !== 'auto'
+        ? `--provider ${requested}`
+        : v.provider === 'btrfs'
+          ? 'auto: btrfs and running as root, so a read-only btrfs snapshot'
+          : v.provider === 'external'
+            ? 'auto: --snapshot-command given'
+            : `auto: ${fsType === 'btrfs' ? 'btrfs but not root' : `${fsType} is not btrfs`} and no --snapshot-command, so NO snapshot: the files were copied while the writers were frozen`;
+    return { root: v.root, provider: v.provider, fsType, reason, line: `provider ${v.provider} for ${v.root} (${fsType}): ${reason}` };
+  });
+}
+
+/** Every readable registration's metadata, in one pass over the registry. */
 function registeredWriters(stateDir: string): WriterMetadata[] {
   return new PosixPlatform(stateDir).registry.list().registrations.map((r) => r.metadata);
 }
@@ -78,7 +107,7 @@ export function registerBackupCommands(program: Command): void {
     .description('back up writers on a filesystem snapshot into a new backup set (POSIX requester)')
     .requiredOption('--to <dir>', 'the backup set to create (must not exist)')
     .option('--writer <id-or-name...>', 'writers to back up (default: every registered writer); their dependencies come too')
-    .option('--provider <provider>', 'auto | btrfs | external | copy', 'auto')
+    .addOption(new Option('--provider <provider>', 'snapshot provider: auto picks btrfs (root on btrfs), else external (with --snapshot-command), else copy').choices(['auto', 'btrfs', 'external', 'copy']).default('auto'))
     .option('--snapshot-command <cmd>', 'for the external provider: the command that snapshots the frozen filesystems')
     .option('--freeze-timeout <ms>', 'Freeze-to-Thaw limit (VSS default 60000)')
     .option('--write-hold <ms>', 'how long filesystems may stay frozen for the snapshot command (default 10000)')
@@ -87,7 +116,6 @@ export function registerBackupCommands(program: Command): void {
   addSqlOptions(backupCommand)
     .action(
       action(async (out, opts: SqlOptions & { to: string; writer?: string[]; provider: string; snapshotCommand?: string; freezeTimeout?: string; writeHold?: string }, cmd: Command) => {
-        if (!['auto', 'btrfs', 'external', 'copy'].includes(opts.provider)) throw invalidInput('--provider', 'auto, btrfs, external or copy', opts.provider);
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const stateDir = resolveStateDir(g.stateDir);
         const progress = new Progress(g);
@@ -105,6 +133,7 @@ export function registerBackupCommands(program: Command): void {
           onProgress: (e) => progress.event(e),
           signal,
         })).catch((e: unknown) => {
+          progress.finish();
           // The history says the backup failed; if even that cannot be written, the backup's own
           // error is what the operator needs to see.
           tryRecordBackup(out, stateDir, { ok: false, by: 'requester', error: (e as Error).message });
@@ -113,7 +142,10 @@ export function registerBackupCommands(program: Command): void {
         // The set is complete and published: a history that cannot be written is a warning, not a
         // failed backup.
         tryRecordBackup(out, stateDir, { ok: true, by: 'requester', components: r.writers.flatMap((w) => w.components), backupSet: r.dir });
-        out.result({ ok: true, ...r }, () => `backup set ${r.dir}: ${r.files} files, ${r.bytes} bytes from ${r.writers.length} writer(s) (${r.volumes.map((v) => `${v.provider}:${v.root}`).join(', ')})`);
+        progress.finish();
+        const volumes = providerChoices(opts.provider, r.dir, r.volumes);
+        for (const v of volumes) progress.note(v.line, { type: 'provider', root: v.root, provider: v.provider, fsType: v.fsType, reason: v.reason });
+        out.result({ ...r, volumes: volumes.map(({ line: _l, ...v }) => v) }, () => `backup set ${r.dir}: ${r.files} files, ${r.bytes} bytes from ${r.writers.length} writer(s) (${r.volumes.map((v) => `${v.provider}:${v.root}`).join(', ')})`);
       }),
     );
 
@@ -125,11 +157,15 @@ export function registerBackupCommands(program: Command): void {
     .action(
       action(async (out, dir: string, _opts, cmd: Command) => {
         const progress = new Progress(cmd.optsWithGlobals() as GlobalOptions);
+        // Progress by bytes of the whole set (data files and writer extras), known from the manifest.
+        const m = readManifest(dir);
+        const total = m.files.reduce((a, f) => a + f.size, 0) + (m.extras ?? []).reduce((a, x) => a + x.size, 0);
         let done = 0;
-        const { manifest, problems } = await verifyBackupSet(dir, (path, bytes) => progress.event({ type: 'file', path, doneBytes: (done += bytes), totalBytes: 0 }));
-        out.result({ ok: problems.length === 0, files: manifest.files.length, problems }, () =>
-          problems.length ? `backup set ${dir} does NOT verify:\n${problems.map((p) => `  ${p.problem}: ${p.path}${p.detail ? ` (${p.detail})` : ''}`).join('\n')}` : `backup set ${dir} verifies: ${manifest.files.length} files`,
-        );
+        const { manifest, problems } = await interruptible((signal) => verifyBackupSet(dir, { onFile: (path, bytes) => progress.bytes((done += bytes), total, path), signal })).finally(() => progress.finish());
+        const bad = problems.length ? `backup set ${dir} does NOT verify:\n${problems.map((p) => `  ${p.problem}: ${p.path}${p.detail ? ` (${p.detail})` : ''}`).join('\n')}` : '';
+        out.result({ ok: problems.length === 0, files: manifest.files.length, bytes: total, problems }, () => bad || `backup set ${dir} verifies: ${manifest.files.length} files, ${total} bytes`);
+        // --quiet silences the report, never the reason a set is bad.
+        if (bad && out.opts.quiet) out.failure(bad);
         return problems.length ? EXIT.FAILED : EXIT.OK;
       }),
     );
@@ -146,7 +182,8 @@ export function registerBackupCommands(program: Command): void {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const progress = new Progress(g);
         // Under --to the files are only extracted, so SQL Server is not needed.
-        const r = await restore({ from: opts.from, ...(opts.to ? { to: opts.to } : {}), writers: opts.to ? [] : await sqlWriters(opts), registered: registeredWriters(resolveStateDir(g.stateDir)), onProgress: (e) => progress.event(e) });
+        const writers = opts.to ? [] : await sqlWriters(opts);
+        const r = await interruptible((signal) => restore({ from: opts.from, ...(opts.to ? { to: opts.to } : {}), writers, registered: registeredWriters(resolveStateDir(g.stateDir)), onProgress: (e) => progress.event(e), signal })).finally(() => progress.finish());
         out.result({ ok: true, ...r }, () => `restored ${r.files} files (${r.bytes} bytes) to ${r.target}`);
       }),
     );

@@ -7,6 +7,7 @@ import { registerStatusCommand } from './status.js';
 import { registerHealthCommand } from './health.js';
 import { registerBackupCommands } from './backup.js';
 import { registerServeCommand } from './serve.js';
+import { registerSetsCommands } from './sets.js';
 
 /** Every subcommand, one file each. */
 export function registerCommands(program: Command): void {
@@ -16,6 +17,7 @@ export function registerCommands(program: Command): void {
   registerStatusCommand(program);
   registerHealthCommand(program);
   registerBackupCommands(program);
+  registerSetsCommands(program);
   registerServeCommand(program);
   registerDemoCommand(program);
 }

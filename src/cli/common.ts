@@ -2,6 +2,7 @@
  * What every subcommand shares: global options, output (human text or --json), and the exit codes
  * an installer acts on.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { VssError, type VssErrorCategory } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
@@ -40,8 +41,29 @@ export function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
 }
 
+/**
+ * The one --json document every command prints, for every outcome (docs/cli-json.md):
+ * `{ ok, exitCode, command, result }` when the command ran to its report (`ok` is false when that
+ * report is a failure, e.g. a set that does not verify), `{ ok: false, exitCode, command, error }`
+ * when it threw or its usage was wrong.
+ */
+export interface Envelope {
+  ok: boolean;
+  exitCode: number;
+  command: string | null;
+  result?: unknown;
+  error?: Record<string, unknown>;
+}
+
+export function writeEnvelope(env: Envelope): void {
+  process.stdout.write(JSON.stringify(env, null, 2) + '\n');
+}
+
 export class Output {
-  constructor(readonly opts: GlobalOptions) {}
+  /** What `result()` recorded, printed inside the envelope once the exit code is known. */
+  recorded: { value: unknown } | undefined;
+
+  constructor(readonly opts: GlobalOptions, readonly command: string | null = null) {}
 
   get json(): boolean {
     return !!this.opts.json;
@@ -57,8 +79,14 @@ export class Output {
     if (!this.opts.quiet) process.stderr.write(`warning: ${text}\n`);
   }
 
+  /** Why something failed: to stderr, even under --quiet (a quiet failure must still say why). */
+  failure(text: string): void {
+    if (!this.opts.json) process.stderr.write(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  /** The command's report: recorded for the --json envelope, or printed as human text now. */
   result(value: unknown, human: () => string): void {
-    if (this.json) process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+    if (this.json) this.recorded = { value };
     else if (!this.opts.quiet) {
       const t = human();
       if (t) process.stdout.write(t.endsWith('\n') ? t : t + '\n');
@@ -85,7 +113,7 @@ export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>):
     const h = () => {
       if (ctl.signal.aborted) process.exit(SIGNAL_EXIT[sig]);
       interruptedBy = sig;
-      ctl.abort(new VssError(HR.E_ABORT, { message: `interrupted by ${sig}; the backup was stopped and cleaned up`, category: 'aborted' }));
+      ctl.abort(new VssError(HR.E_ABORT, { message: `interrupted by ${sig}; the operation was stopped and cleaned up`, category: 'aborted' }));
     };
     process.on(sig, h);
     return [sig, h] as const;
@@ -97,12 +125,19 @@ export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>):
   }
 }
 
+/** The exit code an error maps to. */
+export function exitCodeOf(e: unknown): number {
+  if (!(e instanceof VssError)) return EXIT.FAILED;
+  return e.category === 'aborted' && interruptedBy ? SIGNAL_EXIT[interruptedBy] : CATEGORY_EXIT[e.category];
+}
+
 /** Prints an error the way the user can act on it and returns the exit code it maps to. */
-export function reportError(e: unknown, opts: GlobalOptions): number {
+export function reportError(e: unknown, opts: GlobalOptions, command: string | null = null): number {
   const err = e instanceof VssError ? e : undefined;
-  const code = err ? (err.category === 'aborted' && interruptedBy ? SIGNAL_EXIT[interruptedBy] : CATEGORY_EXIT[err.category]) : EXIT.FAILED;
+  const code = exitCodeOf(e);
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ ok: false, exitCode: code, error: err ? err.toJSON() : { message: String((e as Error)?.message ?? e) } }, null, 2) + '\n');
+    writeEnvelope({ ok: false, exitCode: code, command, error: err ? err.toJSON() : { name: 'internal', category: 'failed', message: String((e as Error)?.message ?? e) } });
+    if (!err) process.stderr.write(`mbam-vss: internal error: ${(e as Error)?.stack ?? e}\n`);
   } else if (err) {
     process.stderr.write(`mbam-vss: ${err.message}\n  (${err.codeText}${err.retryable ? ', retryable' : ''})\n${err.hint ? `  ${err.hint}\n` : ''}`);
   } else {
@@ -111,15 +146,40 @@ export function reportError(e: unknown, opts: GlobalOptions): number {
   return code;
 }
 
-/** Wraps an action: runs it, maps a thrown error to its exit code. */
+/** The command's path below the program, e.g. `backup`. */
+export function commandName(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * Reads a file the user named: a missing or unreadable file is bad input (exit 2) naming the
+ * option and the path, not an internal error with a stack.
+ */
+export function readInputFile(path: string, field: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a file' : code === 'EACCES' || code === 'EPERM' ? 'not readable by this user' : (e as Error).message;
+    throw new VssError(HR.E_INVALIDARG, { message: `${field}: cannot read ${path}: ${why}`, category: 'input' });
+  }
+}
+
+/** Wraps an action: runs it, maps a thrown error to its exit code, prints the --json envelope. */
 export function action<A extends unknown[]>(fn: (out: Output, ...args: A) => Promise<number | void>) {
   return async (...args: A): Promise<void> => {
     const cmd = args[args.length - 1] as Command;
     const opts = globals(cmd);
+    const name = commandName(cmd);
+    const out = new Output(opts, name);
     try {
-      process.exitCode = (await fn(new Output(opts), ...args)) ?? EXIT.OK;
+      const code = (await fn(out, ...args)) ?? EXIT.OK;
+      if (out.json) writeEnvelope({ ok: code === EXIT.OK, exitCode: code, command: name, result: out.recorded ? out.recorded.value : null });
+      process.exitCode = code;
     } catch (e) {
-      process.exitCode = reportError(e, opts);
+      process.exitCode = reportError(e, opts, name);
     }
   };
 }

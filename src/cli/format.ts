@@ -1,5 +1,7 @@
 /** Human-readable views of VSS documents for the CLI. */
-import { ComponentFlags, SourceType, UsageType, RestoreMethod, WriterRestore } from '../vss/enums.js';
+import { ComponentFlags, SourceType, UsageType, RestoreMethod, WriterRestore, WriterState } from '../vss/enums.js';
+import { formatHResult, hresultInfo } from '../vss/hresult.js';
+import type { WriterStatus } from '../vss/vssadmin.js';
 import { componentKey, type WriterMetadata } from '../vss/writer-metadata.js';
 
 export function describeWriterMetadata(md: WriterMetadata): string {
@@ -31,4 +33,15 @@ export function describeWriterMetadata(md: WriterMetadata): string {
 function joinPath(path: string, spec: string): string {
   const sep = path.includes('\\') ? '\\' : '/';
   return path.endsWith(sep) ? path + spec : `${path}${sep}${spec}`;
+}
+
+/** One writer, the one shape every command (`writers`, `status`) puts in its --json result. */
+export interface WriterView extends WriterStatus {
+  stateValue: number;
+  lastErrorName: string;
+  lastErrorHex: string;
+}
+
+export function writerView(w: WriterStatus): WriterView {
+  return { ...w, stateValue: WriterState.value(w.state), lastErrorName: hresultInfo(w.lastError).name, lastErrorHex: formatHResult(w.lastError) };
 }

@@ -1,15 +1,38 @@
 import type { Command } from 'commander';
+import { basename } from 'node:path';
 import { install, planInstall, recover, registerWriterTransaction, uninstall, type TransactionResult } from '../install/operations.js';
-import { readFileSync } from 'node:fs';
 import { parseWriterMetadata, writeWriterMetadata } from '../vss/writer-metadata.js';
 import { parseGuid } from '../vss/guid.js';
-import { resolveStateDir, withStateLock } from '../platform/state.js';
-import { action, platformFor, type GlobalOptions, type Output } from './common.js';
+import { resolveStateDir, SYSTEM_STATE_DIR, withStateLock } from '../platform/state.js';
+import { openPlatform } from '../platform/index.js';
+import { VssError } from '../vss/errors.js';
+import { HR } from '../vss/hresult.js';
+import { action, platformFor, readInputFile, type GlobalOptions, type Output } from './common.js';
 import { describeWriterMetadata } from './format.js';
 
 function ctx(cmd: Command, out: Output) {
   const g = cmd.optsWithGlobals() as GlobalOptions;
   return { platform: platformFor(g), stateDir: resolveStateDir(g.stateDir), log: (l: string) => out.info(l) };
+}
+
+/**
+ * Registering without the privilege to register system-wide used to succeed into the caller's
+ * own state directory, where root's `writers` (and the hosted service) never look: an install
+ * that "worked" and that nothing sees. Without root / Administrators or Backup Operators it is
+ * refused (exit 3) unless --state-dir or MBAM_VSS_STATE_DIR names the registry explicitly.
+ */
+async function requirePrivilege(cmd: Command, what: string): Promise<void> {
+  const g = cmd.optsWithGlobals() as GlobalOptions; // stateDir is set by --state-dir or MBAM_VSS_STATE_DIR
+  if (g.stateDir) return;
+  // The check of the system-wide registry: on POSIX the platform deems any private directory fine.
+  const p = await openPlatform(process.platform === 'win32' ? {} : { stateDir: SYSTEM_STATE_DIR }).checkPrivileges();
+  if (p.ok) return;
+  const needs = process.platform === 'win32' ? 'an elevated member of Administrators or Backup Operators' : 'root';
+  throw new VssError(HR.E_ACCESSDENIED, {
+    message: `${what} needs ${needs}: ${p.detail}`,
+    category: 'precondition',
+    hint: `Run it as ${needs}, or name the registry to use explicitly with --state-dir DIR (or MBAM_VSS_STATE_DIR=DIR).`,
+  });
 }
 
 function describeResult(r: TransactionResult): string {
@@ -46,6 +69,7 @@ export function registerInstallCommands(program: Command): void {
           );
           return;
         }
+        await requirePrivilege(cmd, 'install');
         if (opts.skipSqlChecks) out.warn('--skip-sql-checks: SQL Server reachability, database state, login rights and the Recovery certificate will NOT be checked');
         const r = await install({ topologyFile: opts.topology, server: opts.server, skipSqlChecks: opts.skipSqlChecks, ...ctx(cmd, out) });
         out.result({ ok: true, ...r }, () =>
@@ -61,6 +85,7 @@ export function registerInstallCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (out, _opts, cmd: Command) => {
+        await requirePrivilege(cmd, 'uninstall');
         const r = await uninstall(ctx(cmd, out));
         out.result({ ok: true, ...r }, () => `${describeResult(r)}\n${r.outcome === 'no-change' ? 'the MBAM writer was not registered: nothing to do' : `unregistered writer {${r.writerId}}`}`);
       }),
@@ -73,8 +98,22 @@ export function registerInstallCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (out, opts: { metadata: string }, cmd: Command) => {
-        const md = parseWriterMetadata(readFileSync(opts.metadata), opts.metadata);
-        const r = await registerWriterTransaction({ metadata: md, ...ctx(cmd, out) });
+        const md = parseWriterMetadata(readInputFile(opts.metadata, '--metadata'), opts.metadata);
+        await requirePrivilege(cmd, 'register-writer');
+        const c = ctx(cmd, out);
+        // A writer id already registered is refused before the transaction starts: nothing is done,
+        // so nothing is "undone" (the transaction would report its register step as rolled back).
+        const r = await withStateLock(c.stateDir, async () => {
+          await recover(c);
+          const existing = (await c.platform.listWriters()).find((w) => w.writerId === md.identity.writerId);
+          if (existing) {
+            throw new VssError(HR.VSS_E_OBJECT_ALREADY_EXISTS, {
+              message: `writer ${md.identity.friendlyName} (${md.identity.writerId}) is already registered (as '${existing.name}' in ${c.stateDir}); nothing was changed`,
+              hint: 'Unregister it first (mbam-vss unregister-writer <id>), or run install, which replaces a registration in one transaction.',
+            });
+          }
+          return registerWriterTransaction({ metadata: md, ...c });
+        });
         out.result({ ok: true, ...r }, () => `${describeResult(r)}\nregistered '${md.identity.friendlyName}' {${r.writerId}}`);
       }),
     );
@@ -86,7 +125,21 @@ export function registerInstallCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (out, id: string, _opts, cmd: Command) => {
-        const writerId = parseGuid(id, 'writer-id');
+        await requirePrivilege(cmd, 'unregister-writer');
+        let writerId: string;
+        try {
+          writerId = parseGuid(id, 'writer-id');
+        } catch (e) {
+          // `status` lists registry entries that are not writer ids; the registry can only remove
+          // entries by writer id, so name the entry and how to remove it instead of "not a GUID".
+          const junk = (await platformFor(cmd.optsWithGlobals()).registryProblems()).find((p) => basename(p.path) === id);
+          if (!junk) throw e;
+          throw new VssError(HR.E_NOTIMPL, {
+            message: `'${id}' is an unreadable registry entry (${junk.path}: ${junk.problem}), not a writer id; unregister-writer cannot remove it yet`,
+            category: 'precondition',
+            hint: `Remove it by hand: rm -rf -- '${junk.path.replace(/'/g, `'\\''`)}'`,
+          });
+        }
         const c = ctx(cmd, out);
         await withStateLock(c.stateDir, async () => {
           await recover(c);

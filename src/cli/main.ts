@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Help, Option } from 'commander';
 import { TOOL_VERSION } from '../version.js';
-import { EXIT } from './common.js';
+import { EXIT, writeEnvelope } from './common.js';
 import { registerCommands } from './commands.js';
 
 export function buildProgram(): Command {
@@ -24,20 +24,61 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output on stdout')
     .option('-q, --quiet', 'print only errors')
     .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({
+      optionDescription(this: Help, option: Option): string {
+        const base = Help.prototype.optionDescription.call(this, option);
+        return option.mandatory ? `${base} (required)` : base;
+      },
+    })
     .exitOverride();
   registerCommands(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
 
+/** Whether --json was asked for, read from argv itself: usage errors come before parsing does. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/** The subcommand argv names (for the envelope of a usage error), or null. */
+function commandOf(program: Command, argv: readonly string[]): string | null {
+  for (const a of argv.slice(2)) {
+    if (a === '--') break;
+    const c = program.commands.find((x) => x.name() === a || x.aliases().includes(a));
+    if (c) return c.name();
+  }
+  return null;
+}
+
 export async function main(argv = process.argv): Promise<number> {
+  // `mbam-vss help backup | head -3`: the reader went away. Stop writing, do not crash with an
+  // unhandled EPIPE; the work itself (a backup mid-freeze) must still finish and clean up.
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  }
   const program = buildProgram();
+  // A usage error's text still goes to stderr; with --json its envelope goes to stdout.
+  const json = wantsJson(argv);
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version "fail" with exit code 0; usage errors are exit 2 for installers.
-      return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      if (e.exitCode === 0) return EXIT.OK;
+      if (json) {
+        writeEnvelope({
+          ok: false,
+          exitCode: EXIT.USAGE,
+          command: commandOf(program, argv),
+          // No command at all: commander prints the help and reports "(outputHelp)".
+          error: { name: 'USAGE', code: e.code, category: 'input', message: e.code === 'commander.help' ? 'a command is required (mbam-vss --help lists them)' : e.message.replace(/^error: /, '') },
+        });
+      }
+      return EXIT.USAGE;
     }
     throw e;
   }

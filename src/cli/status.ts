@@ -3,6 +3,7 @@ import { status } from '../install/operations.js';
 import { resolveStateDir } from '../platform/state.js';
 import { formatVssadminWriters } from '../vss/vssadmin.js';
 import { action, EXIT, platformFor, type GlobalOptions } from './common.js';
+import { writerView } from './format.js';
 
 export function registerStatusCommand(program: Command): void {
   program
@@ -15,7 +16,7 @@ export function registerStatusCommand(program: Command): void {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const stateDir = resolveStateDir(g.stateDir);
         const r = await status({ platform: platformFor(g), stateDir });
-        out.result(r, () => {
+        out.result({ ...r, writers: r.writers.map(writerView) }, () => {
           const lines = [`state directory: ${stateDir}`, r.writers.length ? formatVssadminWriters(r.writers).trimEnd() : 'no writers registered'];
           for (const p of r.problems) lines.push(`UNREADABLE registry entry ${p.path}: ${p.problem}`);
           const u = r.unfinished;

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { WriterState } from '../vss/enums.js';
-import { formatHResult, hresultInfo } from '../vss/hresult.js';
 import { formatVssadminWriters } from '../vss/vssadmin.js';
-import { action, platformFor } from './common.js';
+import { action, EXIT, platformFor } from './common.js';
+import { writerView } from './format.js';
 
 export function registerWritersCommand(program: Command): void {
   program
@@ -17,17 +16,12 @@ export function registerWritersCommand(program: Command): void {
         for (const p of problems) out.warn(`unreadable registry entry ${p.path}: ${p.problem}`);
         out.result(
           {
-            writers: writers.map((w) => ({
-              ...w,
-              stateValue: WriterState.value(w.state),
-              lastErrorName: hresultInfo(w.lastError).name,
-              lastErrorHex: formatHResult(w.lastError),
-            })),
+            writers: writers.map(writerView),
             problems,
           },
           () => (writers.length ? formatVssadminWriters(writers) : 'No writers are registered.'),
         );
-        return problems.length ? 1 : 0;
+        return problems.length ? EXIT.FAILED : EXIT.OK;
       }),
     );
 }

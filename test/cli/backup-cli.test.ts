@@ -26,10 +26,13 @@ describe('mbam-vss backup / verify / restore', () => {
     const b = await runCliAsync(['backup', '--to', set, '--provider', 'copy', '--state-dir', state, '--json']);
     expect(b.code, b.stderr).toBe(0);
     expect(b.json()).toMatchObject({ ok: true, files: 1, bytes: 1 << 20 });
-    // not a TTY: progress goes to stderr as JSON lines
+    // not a TTY: progress goes to stderr as JSON lines; a short backup has no throttled byte line,
+    // only the summary, and the provider choice says why
     const progress = b.stderr.trim().split('\n').map((l) => JSON.parse(l).progress);
-    expect(progress.some((p: { type: string }) => p.type === 'file')).toBe(true);
+    expect(progress.filter((p: { type: string }) => p.type === 'bytes')).toEqual([]);
+    expect(progress.find((p: { type: string }) => p.type === 'summary')).toMatchObject({ doneBytes: 1 << 20, totalBytes: 1 << 20 });
     expect(progress.find((p: { type: string }) => p.type === 'published')).toMatchObject({ dir: set });
+    expect(progress.find((p: { type: string }) => p.type === 'provider')).toMatchObject({ provider: 'copy', reason: '--provider copy' });
     // the backup was recorded for `health`
     expect(readFileSync(join(state, 'history.jsonl'), 'utf8')).toMatch(/"ok":true,"by":"requester"/);
     expect((await runCliAsync(['verify', set])).code).toBe(0);
@@ -42,7 +45,22 @@ describe('mbam-vss backup / verify / restore', () => {
     const v = await runCliAsync(['verify', set]);
     expect(v.code).toBe(1);
     expect(v.stdout).toContain(`size: ${manifest.files[0].path}`);
+    // --quiet silences the report, not the reason the set is bad
+    const q = await runCliAsync(['verify', set, '--quiet']);
+    expect(q.code).toBe(1);
+    expect(q.stdout).toBe('');
+    expect(q.stderr).toContain(`does NOT verify:\n  size: ${manifest.files[0].path}`);
     expect((await runCliAsync(['backup', '--to', set, '--provider', 'copy', '--state-dir', state])).code).toBe(2); // exists
-    expect((await runCliAsync(['backup', '--to', join(root, 'x'), '--provider', 'zfs'])).code).toBe(2);
+    const zfs = await runCliAsync(['backup', '--to', join(root, 'x'), '--provider', 'zfs']);
+    expect(zfs.code).toBe(2);
+    expect(zfs.stderr).toMatch(/argument 'zfs' is invalid\. Allowed choices are auto, btrfs, external, copy/);
+    // sets lists it with the history, newest first
+    const sets = (await runCliAsync(['sets', root, '--state-dir', state, '--json'])).result();
+    expect(sets.sets).toHaveLength(1);
+    expect(sets.sets[0]).toMatchObject({ dir: set, files: 1, bytes: 1 << 20, writers: ['CLI Test Writer'] });
+    expect(sets.sets[0].providers[0]).toMatch(/^copy:\//);
+    // the refused second backup into the same set is the newest entry
+    expect(sets.history.map((h: { ok: boolean }) => h.ok)).toEqual([false, true]);
+    expect(sets.history[1]).toMatchObject({ by: 'requester', backupSet: set });
   });
 });

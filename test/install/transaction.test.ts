@@ -154,7 +154,7 @@ describe('install', () => {
       });
     const results = await Promise.all([run(), run(), run()]);
     expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
-    expect(results.map((r) => JSON.parse(r.out).outcome).sort()).toEqual(['committed', 'no-change', 'no-change']);
+    expect(results.map((r) => JSON.parse(r.out).result.outcome).sort()).toEqual(['committed', 'no-change', 'no-change']);
     expect(await registered(stateDir)).toBe(metadataFingerprint(newMd));
   });
 

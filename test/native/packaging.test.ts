@@ -59,7 +59,7 @@ describe('packaging', () => {
     expect(r.hr).toBe(0x800423f3);
     expect(typeof r.caps.fsFreeze).toBe('boolean');
     const demo = await execAsync(join(project, 'node_modules', '.bin', 'mbam-vss'), ['demo', '--json'], { cwd: project });
-    expect(JSON.parse(demo).events).toHaveLength(8);
+    expect(JSON.parse(demo).result.events).toHaveLength(8);
     rmSync(project, { recursive: true, force: true });
     rmSync(dest, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });

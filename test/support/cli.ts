@@ -5,7 +5,16 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  /**
+   * The --json envelope `{ ok, exitCode, command, result | error }` with the result's fields also
+   * at the top (envelope fields win), so tests written before the envelope keep reading
+   * `json().outcome`; new tests use envelope() and result().
+   */
   json<T = any>(): T;
+  /** The --json document exactly as printed. */
+  envelope<T = any>(): T;
+  /** The envelope's `result`; throws when stdout is not an envelope with one. */
+  result<T = any>(): T;
 }
 
 function cleanEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
@@ -39,7 +48,17 @@ function result(code: number, stdout: string, stderr: string): CliResult {
     stdout: r.stdout,
     stderr: r.stderr,
     json() {
+      const e = JSON.parse(r.stdout);
+      const res = e && typeof e === 'object' && 'exitCode' in e && e.result && typeof e.result === 'object' && !Array.isArray(e.result) ? e.result : {};
+      return { ...res, ...e };
+    },
+    envelope() {
       return JSON.parse(r.stdout);
+    },
+    result() {
+      const e = JSON.parse(r.stdout);
+      if (!e || typeof e !== 'object' || !('exitCode' in e) || !('result' in e)) throw new Error(`not a result envelope: ${r.stdout.slice(0, 200)}`);
+      return e.result;
     },
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HR } from '../../src/vss/hresult.js';
-import { formatVssadminWriters, parseVssadminWriters, type WriterStatus } from '../../src/vss/vssadmin.js';
+import { formatVssadminWriters, parseVssadminWriters, VSSADMIN_BANNER, type WriterStatus } from '../../src/vss/vssadmin.js';
 
 const writers: WriterStatus[] = [
   { name: 'Task Scheduler Writer', writerId: 'd61d61c8-d73a-4eee-8cdd-f6f9786b7124', instanceId: '1bddd48e-5052-49db-9b07-b96f96727e6b', state: 'STABLE', lastError: 0 },
@@ -53,5 +53,60 @@ describe('vssadmin list writers', () => {
   it('names the line of a broken block', () => {
     expect(() => parseVssadminWriters("Writer name: 'X'\n   State: [1] Stable\n")).toThrow(/vssadmin output line 1/);
     expect(() => parseVssadminWriters("Writer name: 'X'\n   Writer Id: {d61d61c8-d73a-4eee-8cdd-f6f9786b7124}\n   Writer Instance Id: {d61d61c8-d73a-4eee-8cdd-f6f9786b7124}\n   State: [42] ?\n")).toThrow(/state number/);
+  });
+});
+
+const block = (nameLine: string, lastError = 'No error') =>
+  `${nameLine}\n   Writer Id: {d61d61c8-d73a-4eee-8cdd-f6f9786b7124}\n   Writer Instance Id: {1bddd48e-5052-49db-9b07-b96f96727e6b}\n   State: [1] Stable\n   Last error: ${lastError}\n`;
+
+describe('vssadmin list writers: nothing writer-shaped is silently dropped', () => {
+  it('refuses vssadmin\'s own error instead of returning "no writers"', () => {
+    const failed = `${VSSADMIN_BANNER}\nError: A Volume Shadow Copy Service component encountered an unexpected error.\n`;
+    expect(() => parseVssadminWriters(failed)).toThrow(/vssadmin output line 4: expected a writer list, not an error from vssadmin/);
+  });
+
+  it('refuses writer lines whose name line it cannot read, naming the first one', () => {
+    // an unquoted name: the block's lines must not vanish
+    expect(() => parseVssadminWriters(block('Writer name: Task Scheduler Writer'))).toThrow(/vssadmin output line 2: expected a line of a writer block/);
+    expect(() => parseVssadminWriters('   State: [1] Stable\n')).toThrow(/vssadmin output line 1/);
+  });
+
+  it('refuses an extra id or state line inside a block', () => {
+    const extra = block("Writer name: 'X'").replace('   State:', '   Writer Id: {d61d61c8-d73a-4eee-8cdd-f6f9786b7125}\n   State:');
+    expect(() => parseVssadminWriters(extra)).toThrow(/vssadmin output line 4/);
+    expect(() => parseVssadminWriters(block("Writer name: 'X'") + '   State: [8] Failed\n')).toThrow(/vssadmin output line 6/);
+  });
+
+  it('still skips the banner and prose, and empty output is no writers', () => {
+    expect(parseVssadminWriters(`${VSSADMIN_BANNER}\nWaiting for responses.\nThese may be delayed if a shadow copy is being prepared.\n\n`)).toEqual([]);
+    expect(parseVssadminWriters('')).toEqual([]);
+  });
+});
+
+describe('vssadmin list writers: localised quotes and last errors', () => {
+  it.each([
+    ['Writer name: ‘Task Scheduler Writer’'],
+    ['Writer name: “Task Scheduler Writer”'],
+    ['Nom de l’enregistreur : « Task Scheduler Writer »'],
+    ['Verfassername: „Task Scheduler Writer“'],
+    ['Writer name: "Task Scheduler Writer"'],
+  ])('reads the name from %s', (nameLine) => {
+    expect(parseVssadminWriters(block(nameLine))[0]).toMatchObject({ name: 'Task Scheduler Writer', state: 'STABLE', lastError: 0 });
+  });
+
+  it.each([
+    ['No error', 0],
+    ['Retryable error', HR.VSS_E_WRITERERROR_RETRYABLE],
+    // fr-FR vssadmin.exe.mui (see the citation in src/vss/vssadmin.ts)
+    ['Aucune erreur', 0],
+    ['Erreur récupérable', HR.VSS_E_WRITERERROR_RETRYABLE],
+    ['Erreur non récupérable', HR.VSS_E_WRITERERROR_NONRETRYABLE],
+    ['Délai dépassé', HR.VSS_E_WRITERERROR_TIMEOUT],
+  ])('maps last error %s', (text, code) => {
+    expect(parseVssadminWriters(block("Writer name: 'X'", text))[0]).toMatchObject({ lastError: code, lastErrorText: text });
+  });
+
+  it('keeps an unknown localised text as text, never as "no error"', () => {
+    expect(parseVssadminWriters(block("Writer name: 'X'", 'Zeitüberschreitung'))[0]).toMatchObject({ lastError: undefined, lastErrorText: 'Zeitüberschreitung' });
   });
 });
