@@ -31,8 +31,10 @@ export function build(outDir = join(here, 'build')) {
     `/out:${dll}`, dllObj, ...LIBS]);
   const cliObj = join(outDir, 'standin_client.obj');
   run(CLANG, [...CFLAGS, '-c', join(here, 'standin_client.cpp'), '-o', cliObj]);
+  const legacyObj = join(outDir, 'standin_legacy_client.obj');
+  run(CLANG, [...CFLAGS, '-c', join(here, 'standin_legacy_client.cpp'), '-o', legacyObj]);
   const client = join(outDir, 'standin_client.exe');
-  run(LLD, ['/entry:clientMain', '/subsystem:console', '/nodefaultlib', '/machine:x64', `/out:${client}`, cliObj, implib, ...LIBS]);
+  run(LLD, ['/entry:clientMain', '/subsystem:console', '/nodefaultlib', '/machine:x64', `/out:${client}`, cliObj, legacyObj, implib, ...LIBS]);
   return { dll, client, implib, outDir };
 }
 

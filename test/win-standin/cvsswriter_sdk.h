@@ -21,7 +21,12 @@
 //    OnPostRestore, OnPostSnapshot, OnBackOffIOOnVolume, OnContinueIOOnVolume, OnVSSShutdown,
 //    OnVSSApplicationStartup have default bodies returning true; OnPrepareSnapshot, OnFreeze,
 //    OnThaw, OnAbort are pure virtual.
-// Note the SDK names IVssWriterImpl's slot 22 GetIdentityInformation (not "GetIdentify...").
+// Note the SDK names IVssWriterImpl's slot 21 GetIdentityInformation (not "GetIdentify..."): 0-based
+// vtable slot, counting QueryInterface/AddRef/Release as 0-2 (vtable-oracle.mjs prints the same).
+//
+// x64 only: the SDK declares IVssWriterImpl's methods without STDMETHODCALLTYPE, so on x86 they
+// are __thiscall while CVssWriter's are __stdcall; this header (and the stand-in) is compiled and
+// checked for x86_64-pc-windows-msvc only, where there is a single calling convention.
 #pragma once
 #include "vss_abi.h"
 

@@ -41,7 +41,7 @@ let out: { dll: string; client: string; outDir: string };
 const prefix = join(tmpdir(), 'mbam-vss-standin-wineprefix');
 
 interface Run { log: Line[]; client: Line[]; exitCode: number | null }
-async function runClient(name: string, scenario: string, env: Record<string, string>): Promise<Run> {
+async function runClient(name: string, scenario: string, env: Record<string, string>, deadlineMs = 150_000): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), `standin-${name}-`));
   copyFileSync(out.dll, join(dir, 'vssapi.dll'));
   copyFileSync(out.client, join(dir, 'standin_client.exe'));
@@ -68,8 +68,14 @@ async function runClient(name: string, scenario: string, env: Record<string, str
   let exitCode: number | null | undefined;
   child.on('exit', (c) => (exitCode = c));
   // The client writes {"client":"exit"} as its last act; poll for it (first Wine start may be slow).
-  await waitFor(`${name}: client exit line`, () => (readLines(clientFile).some((l) => l['client'] === 'exit') ? true : undefined), 150_000);
-  await waitFor(`${name}: process exit`, () => (exitCode === undefined ? undefined : true), 30_000);
+  // A hung client (e.g. a deadlocked Unsubscribe) is killed so it does not outlive the test.
+  try {
+    await waitFor(`${name}: client exit line`, () => (readLines(clientFile).some((l) => l['client'] === 'exit') ? true : undefined), deadlineMs);
+    await waitFor(`${name}: process exit`, () => (exitCode === undefined ? undefined : true), 30_000);
+  } catch (e) {
+    if (exitCode === undefined) child.kill('SIGKILL');
+    throw e;
+  }
   return { log: readLines(logFile), client: readLines(clientFile), exitCode: exitCode ?? null };
 }
 const delivered = (log: Line[]): string[] => log.filter((l) => l.ev === 'deliver').map((l) => l['event'] as string);
@@ -157,22 +163,130 @@ describe('vssapi.dll stand-in under Wine', () => {
       ['Freeze', false, 'notOnEventThread'],
       ['Thaw', true, null],
     ]);
-    expect(delivered(r.log)).toEqual(['Identify', 'PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Thaw', 'Abort']);
+    // The requester releases its object after the abort: BackupShutdown (handling-backupshutdown-events.md).
+    expect(delivered(r.log)).toEqual(['Identify', 'PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Thaw', 'Abort', 'BackupShutdown']);
     const last = r.log.filter((l) => l.ev === 'writerState').at(-1)!;
     expect([last['name'], last['hr']]).toEqual(['VSS_WS_FAILED_AT_THAW', '0x800423F3']);
   }, 200_000);
 
-  itRequires(wine, 'Freeze->Thaw timeout: OnAbort, FAILED_AT_THAW / FAILED_AT_FREEZE with VSS_E_WRITERERROR_TIMEOUT', async () => {
-    const held = await runClient('hold', 'step backup freezeHold=600\n', { CLIENT_TIMEOUT_FREEZE: '300', CLIENT_WAIT_MS: '20000' });
-    expect(delivered(held.log)).toEqual(['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Abort']);
-    expect(held.log.find((l) => l.ev === 'freezeTimeout')?.['phase']).toBe('ThawNotSentInTime');
+  itRequires(wine, 'Freeze->Thaw timeout: timer from Freeze receipt, FAILED_AT_FREEZE/TIMEOUT, Abort only after OnFreeze returned, OnThaw time not counted', async () => {
+    const ms = (log: Line[], pred: (l: Line) => boolean): number => log.find(pred)!['ms'] as number;
+    const freezeDelivered = (l: Line): boolean => l.ev === 'deliver' && l['event'] === 'Freeze';
+    // Thaw held far past the window: the timer fires at expiry (~300 ms after Freeze), not after the hold.
+    const held = await runClient('hold', 'step backup freezeHold=3000\n', { CLIENT_TIMEOUT_FREEZE: '300', CLIENT_WAIT_MS: '20000' });
+    expect(delivered(held.log)).toEqual(['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Abort', 'BackupShutdown']);
+    const heldTimeout = held.log.find((l) => l.ev === 'freezeTimeout')!;
+    expect(heldTimeout['phase']).toBe('ThawNotSentInTime');
+    const heldAfter = (heldTimeout['ms'] as number) - ms(held.log, freezeDelivered);
+    expect(heldAfter).toBeGreaterThanOrEqual(250);
+    expect(heldAfter).toBeLessThan(1500);
     let last = held.log.filter((l) => l.ev === 'writerState').at(-1)!;
-    expect([last['name'], last['hr']]).toEqual(['VSS_WS_FAILED_AT_THAW', '0x800423F2']);
+    expect([last['name'], last['hr']]).toEqual(['VSS_WS_FAILED_AT_FREEZE', '0x800423F2']);
+    // OnFreeze overruns: timeout at expiry, but Abort only once OnFreeze has returned.
     const slow = await runClient('slowfreeze', 'step backup\n', { CLIENT_TIMEOUT_FREEZE: '300', CLIENT_FREEZE_SLEEP: '900', CLIENT_WAIT_MS: '20000' });
-    expect(delivered(slow.log)).toEqual(['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Abort']);
+    expect(delivered(slow.log)).toEqual(['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Abort', 'BackupShutdown']);
+    const slowTimeout = slow.log.find((l) => l.ev === 'freezeTimeout')!;
+    expect(slowTimeout['phase']).toBe('OnFreezeStillRunning');
+    expect((slowTimeout['ms'] as number) - ms(slow.log, freezeDelivered)).toBeLessThan(800);
+    const freezeReturn = slow.log.find((l) => l.ev === 'return' && l['event'] === 'Freeze')!.seq!;
+    const abortDeliver = slow.log.find((l) => l.ev === 'deliver' && l['event'] === 'Abort')!.seq!;
+    expect(freezeReturn).toBeLessThan(abortDeliver);
     last = slow.log.filter((l) => l.ev === 'writerState').at(-1)!;
     expect([last['name'], last['hr']]).toEqual(['VSS_WS_FAILED_AT_FREEZE', '0x800423F2']);
+    // A slow OnThaw is not a timeout: the window ends when Thaw is received.
+    const slowThaw = await runClient('slowthaw', 'step backup\n', { CLIENT_TIMEOUT_FREEZE: '300', CLIENT_THAW_SLEEP: '900', CLIENT_WAIT_MS: '20000' });
+    expect(delivered(slowThaw.log)).toEqual(['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Thaw', 'PostSnapshot', 'BackupComplete', 'BackupShutdown']);
+    expect(slowThaw.log.some((l) => l.ev === 'freezeTimeout')).toBe(false);
+    expect(states(slowThaw.log).at(-1)).toBe('VSS_WS_STABLE');
   }, 300_000);
+
+  itRequires(wine, 'aborts and BackupShutdown: no Abort for a PrepareForSnapshot veto, BackupShutdown after vetoes and aborts, doubleAbort', async () => {
+    const nullId = '00000000-0000-0000-0000-000000000000';
+    const pfs = await runClient('vetopfs', 'step backup\n', { CLIENT_VETO: 'PrepareForSnapshot', CLIENT_WAIT_MS: '20000' });
+    expect(delivered(pfs.log)).toEqual(['PrepareForBackup', 'PrepareForSnapshot', 'BackupShutdown']);
+    expect(pfs.log.some((l) => l.ev === 'abort')).toBe(false);
+    expect(pfs.log.find((l) => l.ev === 'deliver' && l['event'] === 'BackupShutdown')?.['why']).toBe('requesterReleased');
+    expect(note(pfs, 'OnBackupShutdown')?.['detail']).toBe(nullId);  // no shadow copy was made
+    const pfsAbort = await runClient('vetopfsabort', 'step backup abortAfter=PrepareForSnapshot\n', { CLIENT_VETO: 'PrepareForSnapshot', CLIENT_WAIT_MS: '20000' });
+    expect(delivered(pfsAbort.log)).toEqual(['PrepareForBackup', 'PrepareForSnapshot', 'Abort', 'BackupShutdown']);
+    expect(pfsAbort.log.find((l) => l.ev === 'abort')?.['reason']).toBe('requesterAbortBackup');
+    const pfb = await runClient('vetopfb', 'step backup\n', { CLIENT_VETO: 'PrepareForBackup', CLIENT_WAIT_MS: '20000' });
+    expect(delivered(pfb.log)).toEqual(['PrepareForBackup', 'BackupShutdown']);
+    const twice = await runClient('doubleabort', 'set doubleAbort 1\nstep backup\n', { CLIENT_VETO: 'Freeze', CLIENT_WAIT_MS: '20000' });
+    expect(delivered(twice.log)).toEqual(['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Abort', 'Abort', 'BackupShutdown']);
+    expect(twice.log.filter((l) => l.ev === 'deliver' && l['event'] === 'Abort').map((l) => l['why'])).toEqual(['writerVeto', 'doubleAbort']);
+    expect(twice.client.filter((l) => l['client'] === 'OnAbort')).toHaveLength(2);
+  }, 300_000);
+
+  itRequires(wine, 'writer failures: Identify veto is no violation and drops the metadata; SetWriterFailure(Ex)(S_OK) is success', async () => {
+    const id = await runClient('identifyveto', 'step identify\n', { CLIENT_REQUESTER: '1', CLIENT_IDENTIFY_VETO_FROM: '2', CLIENT_WAIT_MS: '20000' });
+    const idReturns = id.log.filter((l) => l.ev === 'return' && l['event'] === 'Identify');
+    expect(idReturns.map((l) => [l['result'], l['violation']])).toEqual([[true, null], [false, null]]);
+    expect(note(id, 'writerMetadataCount')?.['hr']).toBe('0x00000000');  // earlier metadata dropped
+    expect(note(id, 'writerStatus')?.['hr']).toBe('0x00000006');  // VSS_WS_FAILED_AT_IDENTIFY
+    const ok = await runClient('swfok', 'step backup\n', { CLIENT_SWF_OK: '1', CLIENT_WAIT_MS: '20000' });
+    const ex = ok.log.find((l) => l.ev === 'IVssWriterImpl.SetWriterFailureEx')!;
+    expect([ex['hr'], ex['meansSuccess'], ex['hrApplication'], ex['applicationMessage'], ex['event'], ex['violation']])
+      .toEqual(['0x00000000', true, '0x80070005', 'app says fine', 'PrepareForBackup', null]);
+    const plain = ok.log.find((l) => l.ev === 'IVssWriterImpl.SetWriterFailure')!;
+    expect([plain['hr'], plain['meansSuccess'], plain['event']]).toEqual(['0x00000000', true, 'PrepareForSnapshot']);
+    expect(ok.log.filter((l) => l.ev === 'return').every((l) => l['failureSet'] === false)).toBe(true);
+    expect(states(ok.log).filter((n) => n.includes('FAILED'))).toEqual([]);
+    expect(states(ok.log)).toContain('VSS_WS_WAITING_FOR_FREEZE');
+  }, 300_000);
+
+  itRequires(wine, 'backup metadata lives on the component for the whole backup; GetCurrentSnapshotSetId misuse is logged', async () => {
+    const r = await runClient('compmeta', 'component FILEGROUP MBAM RecoveryDB\nstep backup\n', { CLIENT_METADATA_PROBE: '1', CLIENT_SSID_PROBE: '1', CLIENT_WAIT_MS: '20000' });
+    expect(note(r, 'SetBackupMetadata.again')?.['hr']).toBe('0x8004230D');
+    expect(note(r, 'GetBackupMetadata.PostSnapshot')?.['detail']).toBe('stamp-1');
+    expect(note(r, 'GetBackupMetadata.BackupComplete')?.['detail']).toBe('stamp-1');
+    expect(note(r, 'GetBackupStamp')?.['detail']).toBe('lsn-1');
+    const ssid = r.log.filter((l) => l.ev === 'IVssWriterImpl.GetCurrentSnapshotSetId');
+    expect(ssid.map((l) => [l['event'], l['violation']])).toEqual([
+      ['PrepareForBackup', null], ['BackupComplete', 'afterPostSnapshot'], ['BackupShutdown', 'inBackupShutdown'], [null, 'noEventInProgress'],
+    ]);
+    expect(ssid.every((l) => l['answer'] === '5A3B4C1D-0000-4000-8000-00000000C0DE')).toBe(true);
+  }, 200_000);
+
+  itRequires(wine, 'restore events: VSS_WRE_NEVER skips unless restoreEventsDespiteNever; IF_REPLACE_FAILS sends PostRestore only after a failed restore', async () => {
+    const run = async (name: string, extra: string, wre: string): Promise<string[]> =>
+      delivered((await runClient(name, `${extra}step identify\nstep restore\n`, { CLIENT_WRE: wre, CLIENT_WAIT_MS: '20000' })).log);
+    expect(await run('wrenever', '', '1')).toEqual(['Identify']);
+    expect(await run('wreneveranyway', 'set restoreEventsDespiteNever 1\n', '1')).toEqual(['Identify', 'PreRestore', 'PostRestore']);
+    expect(await run('wreifok', '', '2')).toEqual(['Identify', 'PreRestore']);
+    expect(await run('wreiffailed', 'set restoreFailed 1\n', '2')).toEqual(['Identify', 'PreRestore', 'PostRestore']);
+  }, 300_000);
+
+  itRequires(wine, 'Unsubscribe from inside a handler is logged and does not wait for the event in flight', async () => {
+    // A VSS that waits for the in-flight handler here deadlocks: the client would never exit.
+    const r = await runClient('unsubinhandler', 'step backup\n', { CLIENT_UNSUBSCRIBE_IN: 'PostSnapshot', CLIENT_WAIT_MS: '20000' }, 60_000);
+    expect(r.exitCode).toBe(0);
+    const begin = r.log.find((l) => l.ev === 'IVssWriterImpl.Unsubscribe' && l['phase'] === 'begin')!;
+    expect([begin['violation'], begin['event']]).toEqual(['unsubscribeFromHandler', 'PostSnapshot']);
+    const end = r.log.find((l) => l.ev === 'IVssWriterImpl.Unsubscribe' && l['phase'] === 'end')!;
+    expect(end['waitedForInFlight']).toBe(false);
+    const postSnapshotReturn = r.log.find((l) => l.ev === 'return' && l['event'] === 'PostSnapshot')!;
+    expect(end.seq!).toBeLessThan(postSnapshotReturn.seq!);
+    expect(note(r, 'UnsubscribeFromHandler')?.['hr']).toBe('0x00000000');
+    expect(delivered(r.log)).toEqual(['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Thaw', 'PostSnapshot']);
+  }, 200_000);
+
+  itRequires(wine, 'legacy libvssapi.a exports load and log legacyExportUsed with E_NOTIMPL', async () => {
+    const r = await runClient('legacy', '', { STANDIN_CLIENT_MODE: 'legacy' });
+    expect(r.exitCode).toBe(0);
+    expect(r.log.filter((l) => l.ev === 'legacyExportUsed').map((l) => [l['export'], l['hr']])).toEqual([
+      ['??0CVssWriter@@QEAA@XZ', '0x80004001'], ['?Subscribe@CVssWriter@@QEAAJK@Z', '0x80004001'],
+      ['?GetCurrentSnapshotSetId@CVssWriter@@IEBA?AU_GUID@@XZ', '0x80004001'], ['CreateWriterEx', '0x80004001'],
+      ['CreateVssExamineWriterMetadataInternal', '0x80004001'],
+    ]);
+    const hr = (what: string): unknown => note(r, what)?.['hr'];
+    expect(hr('legacy.ctorReturnsThis')).toBe('0x00000000');
+    expect(hr('legacy.Subscribe')).toBe('0x80004001');
+    expect(hr('legacy.GetCurrentSnapshotSetId')).toBe('0x00000000');
+    expect(hr('legacy.CreateWriterEx')).toBe('0x80004001');
+    expect(hr('legacy.CreateWriterEx.outNull')).toBe('0x00000000');
+    expect(hr('legacy.CreateVssExamineWriterMetadataInternal')).toBe('0x80004001');
+  }, 200_000);
 
   itRequires(wine, 'express writer: refuses what Learn forbids, Register/Unregister errors, GatherWriterMetadata returns the registration', async () => {
     const r = await runClient('express', '', { STANDIN_CLIENT_MODE: 'express' });
@@ -192,12 +306,14 @@ describe('vssapi.dll stand-in under Wine', () => {
     expect(hr('GatherWriterMetadata.uninitialized')).toBe('0x80042301');
     expect(hr('QueryStatus')).toBe('0x0004230A');
     expect(hr('Cancel.afterFinish')).toBe('0x0004230A');
-    expect(hr('writerMetadataCount')).toBe('0x00000001');
+    expect(hr('GatherWriterMetadata.again')).toBe('0x80042301');  // only once per IVssBackupComponents
+    expect(r.log.find((l) => l.ev === 'backup.GatherWriterMetadata' && l['refused'] === 'calledTwice')?.['hr']).toBe('0x80042301');
+    expect(hr('writerMetadataCount')).toBe('0x00000001');  // no second listing
     expect(note(r, 'examine.identity')?.['detail']).toBe('MbamExpress');
     expect(note(r, 'examine.xml')?.['detail']).toContain('<RESTORE_METHOD method="RESTORE_IF_CAN_BE_REPLACED" writerRestore="never"');
     expect(hr('Unregister')).toBe('0x00000000');
     expect(hr('Unregister.again')).toBe('0x80042308');
-    expect(hr('LoadMetadata.database')).toBe('0x80070057');
+    expect(hr('LoadMetadata.database')).toBe('0x80042311');  // VSS_E_INVALID_XML_DOCUMENT, the only documented error
     expect(hr('Register.nothingLoaded')).toBe('0x80042301');
   }, 200_000);
 
@@ -210,5 +326,18 @@ describe('vssapi.dll stand-in under Wine', () => {
     expect(hr('Cancel.again')).toBe('0x0004230B');
     expect(r.log.find((l) => l.ev === 'async.Wait')?.['timedOut']).toBe(true);
     expect(r.log.find((l) => l.ev === 'async.Release')?.['cancelCalled']).toBe(true);
+    expect(hr('Wait.timeout')).toBe('0x00000000');  // default for a timed-out Wait
+  }, 200_000);
+
+  itRequires(wine, 'a gather finishing after Cancel delivers nothing; the timed-out Wait result is a scenario option', async () => {
+    const r = await runClient('latecancel', 'gather delay 1500\nset waitTimeoutHr 0x00042309\n', {
+      STANDIN_CLIENT_MODE: 'cancel', CLIENT_WAIT_MS: '300', CLIENT_AFTER_CANCEL_SLEEP: '3000',
+    });
+    const hr = (what: string): unknown => note(r, what)?.['hr'];
+    expect(hr('Wait.timeout')).toBe('0x00042309');
+    expect(hr('Cancel')).toBe('0x00000000');
+    expect(r.log.find((l) => l.ev === 'backup.gatherDiscarded')?.['why']).toBe('cancelled');
+    expect(r.log.some((l) => l.ev === 'backup.gathered')).toBe(false);
+    expect(hr('GetWriterMetadataCount.afterCancel')).toBe('0x80042301');
   }, 200_000);
 });

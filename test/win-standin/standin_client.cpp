@@ -15,6 +15,9 @@ extern "C" int __cdecl _purecall() { ExitProcess(0xDEAD); return 0; }
 extern "C" __declspec(dllimport) HRESULT WINAPI CreateVssExpressWriterInternal(IVssExpressWriter** ppWriter);
 extern "C" __declspec(dllimport) HRESULT WINAPI CreateVssBackupComponentsInternal(IVssBackupComponents** pp);
 extern "C" __declspec(dllimport) BOOL WINAPI StandinWaitScenarioDone(DWORD ms);
+// Legacy exports: called from standin_legacy_client.cpp (a separate TU: the mangled names of the
+// old out-of-line CVssWriter members equal those of this TU's inline SDK members).
+extern "C" int runLegacy(void (*note)(const char*, HRESULT));
 
 static HANDLE g_out = nullptr;  // %STANDIN_CLIENT_LOG% (JSON lines)
 static void note(const char* what, HRESULT hr, const wchar_t* detail = nullptr) {
@@ -36,21 +39,44 @@ static const VSS_ID kExpressId = {0x0b1e55ed, 0x5ea1, 0x4d00, {0x8e, 0x77, 0x11,
 
 class TestWriter : public CVssWriter {
  public:
+  LONG identifies = 0;
   bool veto(const wchar_t* ev) {
+    if (envIs(L"CLIENT_UNSUBSCRIBE_IN", ev)) note("UnsubscribeFromHandler", Unsubscribe());  // deadlocks on a naive VSS
     if (!envIs(L"CLIENT_VETO", ev)) return true;
-    if (!envIs(L"CLIENT_VETO_NOSWF", L"1")) SetWriterFailure(VSS_E_WRITERERROR_RETRYABLE);
+    // Identify is failed by returning false alone: SetWriterFailure "cannot be called from OnIdentify" (Learn).
+    if (!envIs(L"CLIENT_VETO_NOSWF", L"1") && !weq(ev, L"Identify")) SetWriterFailure(VSS_E_WRITERERROR_RETRYABLE);
     return false;
   }
+  VSS_ID snapshotSetIdProbe() const { return GetCurrentSnapshotSetId(); }
+  void probeSnapshotSetId() { if (envIs(L"CLIENT_SSID_PROBE", L"1")) GetCurrentSnapshotSetId(); }
+  // CLIENT_METADATA_PROBE: backup metadata written in PrepareForBackup must survive into later events.
+  void probeMetadata(IVssWriterComponents* c, bool set) {
+    UINT n = 0;
+    if (!envIs(L"CLIENT_METADATA_PROBE", L"1") || !c || c->GetComponentCount(&n) != S_OK) return;
+    for (UINT i = 0; i < n; ++i) {
+      IVssComponent* comp = nullptr;
+      if (c->GetComponent(i, &comp) != S_OK) continue;
+      if (set) note("SetBackupMetadata.again", comp->SetBackupMetadata(L"stamp-2"));
+      BSTR md = nullptr; HRESULT hr = comp->GetBackupMetadata(&md); note(set ? "GetBackupMetadata.PostSnapshot" : "GetBackupMetadata.BackupComplete", hr, md); SysFreeString(md);
+      BSTR st = nullptr; hr = comp->GetBackupStamp(&st); note("GetBackupStamp", hr, st); SysFreeString(st);
+      comp->Release();
+    }
+  }
   bool STDMETHODCALLTYPE OnIdentify(IVssCreateWriterMetadata* md) override {
+    LONG nth = InterlockedIncrement(&identifies);
     if (envIs(L"CLIENT_SWF_IN_IDENTIFY", L"1")) SetWriterFailure(VSS_E_WRITERERROR_NONRETRYABLE);  // not allowed (Learn)
     md->AddComponent(VSS_CT_FILEGROUP, L"MBAM", L"RecoveryDB", L"MBAM recovery", nullptr, 0, false, false, true);
     md->AddFilesToFileGroup(L"MBAM", L"RecoveryDB", L"C:\\data", L"*.mdf", false, nullptr);
     md->AddComponentDependency(L"MBAM", L"RecoveryDB", kExpressId, nullptr, L"Certs");
-    md->SetRestoreMethod(VSS_RME_RESTORE_IF_CAN_REPLACE, nullptr, nullptr, VSS_WRE_ALWAYS, false);
+    md->SetRestoreMethod(VSS_RME_RESTORE_IF_CAN_REPLACE, nullptr, nullptr, (VSS_WRITERRESTORE_ENUM)envNum(L"CLIENT_WRE", VSS_WRE_ALWAYS), false);
     md->SetBackupSchema(VSS_BS_COPY);
+    DWORD vetoFrom = envNum(L"CLIENT_IDENTIFY_VETO_FROM", 0);  // fail the nth Identify and later ones
+    if (vetoFrom && (DWORD)nth >= vetoFrom) return false;
     return veto(L"Identify");
   }
   bool STDMETHODCALLTYPE OnPrepareBackup(IVssWriterComponents* c) override {
+    // S_OK = "The writer was successful" (Learn SetWriterFailureEx; CVssWriterEx2 method, reached via the impl).
+    if (envIs(L"CLIENT_SWF_OK", L"1")) m_pWriterImpl->SetWriterFailureEx(S_OK, E_ACCESSDENIED, L"app says fine");
     GetBackupType(); GetContext(); AreComponentsSelected();
     VSS_ID s = GetCurrentSnapshotSetId();
     Buf b{}; b.guid(s); wchar_t* w = utf8_to_wide(b.p); note("snapshotSetIdSeenByWriter", S_OK, w); rt::free(w); b.release();
@@ -61,13 +87,17 @@ class TestWriter : public CVssWriter {
         if (c->GetComponent(i, &comp) == S_OK) {
           BSTR name = nullptr; comp->GetComponentName(&name); note("componentSeen", S_OK, name); SysFreeString(name);
           comp->SetBackupMetadata(L"stamp-1");
+          comp->SetBackupStamp(L"lsn-1");
           comp->Release();
         }
       }
     }
     return veto(L"PrepareForBackup");
   }
-  bool STDMETHODCALLTYPE OnPrepareSnapshot() override { return veto(L"PrepareForSnapshot"); }
+  bool STDMETHODCALLTYPE OnPrepareSnapshot() override {
+    if (envIs(L"CLIENT_SWF_OK", L"1")) SetWriterFailure(S_OK);
+    return veto(L"PrepareForSnapshot");
+  }
   static DWORD WINAPI foreign(void* self) { ((TestWriter*)self)->SetWriterFailure(VSS_E_WRITERERROR_RETRYABLE); return 0; }
   bool STDMETHODCALLTYPE OnFreeze() override {
     if (envIs(L"CLIENT_FOREIGN_SWF", L"1")) {  // wrong: SetWriterFailure from another thread (Learn)
@@ -78,13 +108,18 @@ class TestWriter : public CVssWriter {
     if (ms) Sleep(ms);
     return veto(L"Freeze");
   }
-  bool STDMETHODCALLTYPE OnThaw() override { return veto(L"Thaw"); }
+  bool STDMETHODCALLTYPE OnThaw() override {
+    DWORD ms = envNum(L"CLIENT_THAW_SLEEP", 0);  // a slow OnThaw: not part of the Freeze->Thaw window
+    if (ms) Sleep(ms);
+    return veto(L"Thaw");
+  }
   bool STDMETHODCALLTYPE OnAbort() override { note("OnAbort", S_OK); return true; }
-  bool STDMETHODCALLTYPE OnPostSnapshot(IVssWriterComponents*) override { return veto(L"PostSnapshot"); }
-  bool STDMETHODCALLTYPE OnBackupComplete(IVssWriterComponents*) override { return veto(L"BackupComplete"); }
+  bool STDMETHODCALLTYPE OnPostSnapshot(IVssWriterComponents* c) override { probeMetadata(c, true); return veto(L"PostSnapshot"); }
+  bool STDMETHODCALLTYPE OnBackupComplete(IVssWriterComponents* c) override { probeMetadata(c, false); probeSnapshotSetId(); return veto(L"BackupComplete"); }
   bool STDMETHODCALLTYPE OnBackupShutdown(VSS_ID id) override {
     Buf b{}; b.guid(id); wchar_t* w = utf8_to_wide(b.p); note("OnBackupShutdown", S_OK, w); rt::free(w); b.release();
-    return true;
+    probeSnapshotSetId();
+    return veto(L"BackupShutdown");
   }
   bool STDMETHODCALLTYPE OnPreRestore(IVssWriterComponents*) override { return veto(L"PreRestore"); }
   bool STDMETHODCALLTYPE OnPostRestore(IVssWriterComponents*) override { return veto(L"PostRestore"); }
@@ -101,6 +136,7 @@ static int runWriter() {
   if (FAILED(hr)) return 3;
   BOOL done = StandinWaitScenarioDone(envNum(L"CLIENT_WAIT_MS", 60000));
   note("scenarioDone", done ? S_OK : S_FALSE);
+  if (envIs(L"CLIENT_SSID_PROBE", L"1")) w->snapshotSetIdProbe();  // outside any handler
   if (envIs(L"CLIENT_REQUESTER", L"1")) {  // requester in the same process: gather metadata + status from the subscribed writer
     IVssBackupComponents* bc = nullptr;
     CreateVssBackupComponentsInternal(&bc);
@@ -157,6 +193,9 @@ static int runExpress() {
   HRESULT st = 0; a->QueryStatus(&st, nullptr); note("QueryStatus", st);
   note("Cancel.afterFinish", a->Cancel());
   a->Release();
+  IVssAsync* a2 = nullptr;
+  note("GatherWriterMetadata.again", bc->GatherWriterMetadata(&a2));  // Learn: only once per object
+  if (a2) { a2->Wait(); a2->Release(); }
   UINT n = 0; note("GetWriterMetadataCount", bc->GetWriterMetadataCount(&n)); note("writerMetadataCount", (HRESULT)n);
   for (UINT i = 0; i < n; ++i) {
     VSS_ID inst; IVssExamineWriterMetadata* em = nullptr;
@@ -192,15 +231,20 @@ static int runCancel() {
   a->QueryStatus(&st, nullptr); note("QueryStatus.afterCancel", st);
   note("Cancel.again", a->Cancel());
   a->Release();
+  DWORD lateMs = envNum(L"CLIENT_AFTER_CANCEL_SLEEP", 0);  // let a delayed gather finish after Cancel
+  if (lateMs) Sleep(lateMs);
   UINT n = 0; note("GetWriterMetadataCount.afterCancel", bc->GetWriterMetadataCount(&n));
   bc->Release();
   return 0;
 }
 
+static void noteHr(const char* what, HRESULT hr) { note(what, hr); }
+
 extern "C" int clientMain() {
   wchar_t* out = env(L"STANDIN_CLIENT_LOG");
   if (out) { g_out = CreateFileW(out, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr); rt::free(out); }
-  int rc = envIs(L"STANDIN_CLIENT_MODE", L"express") ? runExpress() : envIs(L"STANDIN_CLIENT_MODE", L"cancel") ? runCancel() : runWriter();
+  int rc = envIs(L"STANDIN_CLIENT_MODE", L"express") ? runExpress() : envIs(L"STANDIN_CLIENT_MODE", L"cancel") ? runCancel()
+           : envIs(L"STANDIN_CLIENT_MODE", L"legacy") ? runLegacy(&noteHr) : runWriter();
   note("exit", rc);
   ExitProcess(rc);
   return rc;

@@ -81,7 +81,12 @@ struct Step {
   int abortAfter;        // backup: requester AbortBackup after this event
   int failAfter;         // backup: provider/VSS failure after this event
 };
-struct ScComp { VSS_COMPONENT_TYPE type; wchar_t* lp; wchar_t* name; };
+// backupMetadata/stamp: what the writer stored through IVssComponent during the current backup.
+// Learn IVssComponent::SetBackupMetadata: VSS_E_OBJECT_ALREADY_EXISTS "The backup metadata has
+// already been written" -- per component, so it is kept here (for the whole backup, reset when the
+// next backup starts), not in the per-event IVssComponent wrapper; GetBackupMetadata/GetBackupStamp
+// in later events (and in a later restore) return it.
+struct ScComp { VSS_COMPONENT_TYPE type; wchar_t* lp; wchar_t* name; wchar_t* backupMetadata; wchar_t* stamp; };
 struct Scenario {
   VSS_ID snapshotSetId;
   VSS_BACKUP_TYPE backupType;
@@ -89,7 +94,12 @@ struct Scenario {
   LONG context;
   bool componentsSelected, bootable, partial, shuttingDown;
   bool gatherNever;  // GatherWriterMetadata/GatherWriterStatus never complete (caller must Cancel)
+  DWORD gatherDelay; // `gather delay <ms>`: the gather finishes only after ms (to Cancel it first)
   int onUnsubscribe; // event delivered while Unsubscribe runs
+  bool doubleAbort;  // `set doubleAbort 1`: every Abort is delivered twice (aborting-vss-operations.md)
+  bool restoreEventsDespiteNever;  // `set restoreEventsDespiteNever 1`: restore events even for VSS_WRE_NEVER
+  bool restoreFailed;  // `set restoreFailed 1`: the requester's file restore failed (VSS_WRE_IF_REPLACE_FAILS)
+  HRESULT waitTimeoutHr;  // `set waitTimeoutHr 0x...`: what IVssAsync::Wait returns when it times out (docs silent)
   Vec<Step> steps;
   Vec<ScComp> comps;
   Vec<wchar_t*> volumes;
@@ -108,7 +118,20 @@ static bool parse_guid(const char* s, GUID* g) {
   for (int i = 0; i < 8; ++i) g->Data4[i] = (unsigned char)take(16 + 2 * i, 2);
   return true;
 }
-static long long parse_int(const char* s) { bool neg = *s == '-'; if (neg) ++s; long long v = 0; while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0'); return neg ? -v : v; }
+static long long parse_int(const char* s) {
+  bool neg = *s == '-'; if (neg) ++s;
+  long long v = 0;
+  if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {  // hex, for HRESULTs
+    for (s += 2;; ++s) {
+      int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : *s >= 'A' && *s <= 'F' ? *s - 'A' + 10 : -1;
+      if (d < 0) break;
+      v = v * 16 + d;
+    }
+  } else {
+    while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
+  }
+  return neg ? -v : v;
+}
 
 static void load_scenario() {
   if (g_sc_loaded) return;
@@ -144,8 +167,13 @@ static void load_scenario() {
       else if (ceq(k, "bootableSystemState")) g_sc.bootable = parse_int(v) != 0;
       else if (ceq(k, "partialFileSupport")) g_sc.partial = parse_int(v) != 0;
       else if (ceq(k, "shuttingDown")) g_sc.shuttingDown = parse_int(v) != 0;
+      else if (ceq(k, "doubleAbort")) g_sc.doubleAbort = parse_int(v) != 0;
+      else if (ceq(k, "restoreEventsDespiteNever")) g_sc.restoreEventsDespiteNever = parse_int(v) != 0;
+      else if (ceq(k, "restoreFailed")) g_sc.restoreFailed = parse_int(v) != 0;
+      else if (ceq(k, "waitTimeoutHr")) g_sc.waitTimeoutHr = (HRESULT)(unsigned long)parse_int(v);
     } else if (nt >= 2 && ceq(tok[0], "gather")) {
       g_sc.gatherNever = ceq(tok[1], "never");
+      if (ceq(tok[1], "delay") && nt >= 3) g_sc.gatherDelay = (DWORD)parse_int(tok[2]);
     } else if (nt >= 2 && ceq(tok[0], "onUnsubscribe")) {
       g_sc.onUnsubscribe = ev_from(tok[1]);
     } else if (nt >= 2 && ceq(tok[0], "volume")) {
@@ -173,8 +201,9 @@ static void load_scenario() {
     }
     line = next;
   }
-  r.n("steps", nsteps).n("components", g_sc.comps.n).t("gatherNever", g_sc.gatherNever)
-      .c("onUnsubscribe", g_sc.onUnsubscribe >= 0 ? kEvName[g_sc.onUnsubscribe] : nullptr).done();
+  r.n("steps", nsteps).n("components", g_sc.comps.n).t("gatherNever", g_sc.gatherNever).n("gatherDelay", g_sc.gatherDelay)
+      .c("onUnsubscribe", g_sc.onUnsubscribe >= 0 ? kEvName[g_sc.onUnsubscribe] : nullptr).t("doubleAbort", g_sc.doubleAbort)
+      .t("restoreEventsDespiteNever", g_sc.restoreEventsDespiteNever).t("restoreFailed", g_sc.restoreFailed).h("waitTimeoutHr", g_sc.waitTimeoutHr).done();
   rt::free(text);
 }
 
@@ -349,12 +378,13 @@ class CreateWriterMetadataImpl : public IVssCreateWriterMetadata {
 // PreRestore, PostRestore (vswriter.h). Components come from the scenario's `component` lines.
 class ComponentImpl final : public IVssComponent {
  public:
-  LONG ref = 1; ScComp* c; int ev; wchar_t* backupMetadata = nullptr; wchar_t* stamp = nullptr;
+  LONG ref = 1; ScComp* c; int ev;  // backup metadata / stamp live on the ScComp (whole backup)
   ComponentImpl(ScComp* comp, int event) : c(comp), ev(event) {}
   STDMETHOD(QueryInterface)(const IID&, void** ppv) override { if (ppv) *ppv = nullptr; return E_NOINTERFACE; }
   ULONG STDMETHODCALLTYPE AddRef() override { return InterlockedIncrement(&ref); }
   ULONG STDMETHODCALLTYPE Release() override { LONG r = --ref; if (!r) delete this; return r; }
   static HRESULT bstr(BSTR* out, const wchar_t* v) { if (!out) return E_INVALIDARG; *out = v ? SysAllocString(v) : nullptr; return S_OK; }
+  static HRESULT bstrLocked(BSTR* out, wchar_t* const* v) { EnterCriticalSection(&g_cs); HRESULT hr = bstr(out, *v); LeaveCriticalSection(&g_cs); return hr; }
   HRESULT na(const char* m) { Rec("component.notImplemented").c("method", m).done(); return E_NOTIMPL; }
   STDMETHOD(GetLogicalPath)(BSTR* p) override { return bstr(p, c->lp); }
   STDMETHOD(GetComponentType)(VSS_COMPONENT_TYPE* p) override { if (!p) return E_INVALIDARG; *p = c->type; return S_OK; }
@@ -365,14 +395,18 @@ class ComponentImpl final : public IVssComponent {
   STDMETHOD(GetAlternateLocationMapping)(UINT, IVssWMFiledesc**) override { return na("GetAlternateLocationMapping"); }
   STDMETHOD(SetBackupMetadata)(LPCWSTR d) override {
     // Learn IVssComponent::SetBackupMetadata: only during a backup, not in BackupComplete or
-    // BackupShutdown (VSS_E_BAD_STATE); once per component (VSS_E_OBJECT_ALREADY_EXISTS).
+    // BackupShutdown (VSS_E_BAD_STATE); VSS_E_OBJECT_ALREADY_EXISTS "The backup metadata has
+    // already been written" -- once per component for the whole backup, whichever event wrote it.
+    EnterCriticalSection(&g_cs);
     HRESULT hr = (ev == EV_BACKUP_COMPLETE || ev == EV_BACKUP_SHUTDOWN || ev == EV_PRE_RESTORE || ev == EV_POST_RESTORE) ? VSS_E_BAD_STATE
-                 : backupMetadata ? VSS_E_OBJECT_ALREADY_EXISTS : S_OK;
+                 : c->backupMetadata ? VSS_E_OBJECT_ALREADY_EXISTS : S_OK;
+    if (hr == S_OK) c->backupMetadata = wdup(d ? d : L"");
+    LeaveCriticalSection(&g_cs);
     Rec("component.SetBackupMetadata").c("event", kEvName[ev]).s("componentName", c->name).s("data", d).h("hr", hr).done();
-    if (hr == S_OK) backupMetadata = wdup(d);
     return hr;
   }
-  STDMETHOD(GetBackupMetadata)(BSTR* p) override { return bstr(p, backupMetadata); }
+  // Learn IVssComponent::GetBackupMetadata: returns what SetBackupMetadata stored for the component.
+  STDMETHOD(GetBackupMetadata)(BSTR* p) override { return bstrLocked(p, &c->backupMetadata); }
   STDMETHOD(AddPartialFile)(LPCWSTR, LPCWSTR, LPCWSTR, LPCWSTR) override { return na("AddPartialFile"); }
   STDMETHOD(GetPartialFileCount)(UINT* p) override { if (!p) return E_INVALIDARG; *p = 0; return S_OK; }
   STDMETHOD(GetPartialFile)(UINT, BSTR*, BSTR*, BSTR*, BSTR*) override { return na("GetPartialFile"); }
@@ -391,14 +425,19 @@ class ComponentImpl final : public IVssComponent {
   STDMETHOD(GetPreRestoreFailureMsg)(BSTR* p) override { return bstr(p, nullptr); }
   STDMETHOD(SetPostRestoreFailureMsg)(LPCWSTR d) override { Rec("component.SetPostRestoreFailureMsg").s("msg", d).done(); return S_OK; }
   STDMETHOD(GetPostRestoreFailureMsg)(BSTR* p) override { return bstr(p, nullptr); }
-  STDMETHOD(SetBackupStamp)(LPCWSTR d) override { Rec("component.SetBackupStamp").s("stamp", d).done(); stamp = wdup(d); return S_OK; }
-  STDMETHOD(GetBackupStamp)(BSTR* p) override { return bstr(p, stamp); }
+  // Like the backup metadata, the stamp is kept on the component for the whole backup.
+  STDMETHOD(SetBackupStamp)(LPCWSTR d) override {
+    Rec("component.SetBackupStamp").c("event", kEvName[ev]).s("componentName", c->name).s("stamp", d).done();
+    EnterCriticalSection(&g_cs); c->stamp = wdup(d); LeaveCriticalSection(&g_cs);
+    return S_OK;
+  }
+  STDMETHOD(GetBackupStamp)(BSTR* p) override { return bstrLocked(p, &c->stamp); }
   STDMETHOD(GetPreviousBackupStamp)(BSTR* p) override { return bstr(p, nullptr); }
   STDMETHOD(GetBackupOptions)(BSTR* p) override { return bstr(p, nullptr); }
   STDMETHOD(GetRestoreOptions)(BSTR* p) override { return bstr(p, nullptr); }
   STDMETHOD(GetRestoreSubcomponentCount)(UINT* p) override { if (!p) return E_INVALIDARG; *p = 0; return S_OK; }
   STDMETHOD(GetRestoreSubcomponent)(UINT, BSTR*, BSTR*, bool*) override { return na("GetRestoreSubcomponent"); }
-  STDMETHOD(GetFileRestoreStatus)(VSS_FILE_RESTORE_STATUS* p) override { if (!p) return E_INVALIDARG; *p = ev == EV_POST_RESTORE ? VSS_RS_ALL : VSS_RS_UNDEFINED; return S_OK; }
+  STDMETHOD(GetFileRestoreStatus)(VSS_FILE_RESTORE_STATUS* p) override { if (!p) return E_INVALIDARG; *p = ev != EV_POST_RESTORE ? VSS_RS_UNDEFINED : g_sc.restoreFailed ? VSS_RS_FAILED : VSS_RS_ALL; return S_OK; }
   STDMETHOD(AddDifferencedFilesByLastModifyTime)(LPCWSTR, LPCWSTR, BOOL, FILETIME) override { return na("AddDifferencedFilesByLastModifyTime"); }
   STDMETHOD(AddDifferencedFilesByLastModifyLSN)(LPCWSTR, LPCWSTR, BOOL, BSTR) override { return na("AddDifferencedFilesByLastModifyLSN"); }
   STDMETHOD(GetDifferencedFilesCount)(UINT* p) override { if (!p) return E_INVALIDARG; *p = 0; return S_OK; }
@@ -442,6 +481,18 @@ class WriterImpl : public IVssWriterImpl {
   VSS_WRITER_STATE state = VSS_WS_STABLE; HRESULT stateHr = S_OK;
   Meta lastMeta{}; bool haveMeta = false;
   bool backupInProgress = false, postSnapshotDone = false, aborted = false;
+  bool snapshotCreated = false;  // the backup reached PostSnapshot (the shadow copy exists)
+
+  // Event of the calling thread (EV_NONE when it is not a delivery thread); *anyEv = an event in
+  // flight on any thread, EV_NONE when none.
+  int threadEvent(int* anyEv) const {
+    DWORD me = GetCurrentThreadId(); int mine = EV_NONE, any = EV_NONE;
+    EnterCriticalSection(&g_cs);
+    for (auto& x : active) { if (!x.tid) continue; any = x.ev; if (x.tid == me) mine = x.ev; }
+    LeaveCriticalSection(&g_cs);
+    if (anyEv) *anyEv = any;
+    return mine;
+  }
 
   explicit WriterImpl(CVssWriter* w) : writer(w) {}
 
@@ -486,7 +537,14 @@ class WriterImpl : public IVssWriterImpl {
     return S_OK;
   }
   HRESULT Unsubscribe() override {
-    Rec r("IVssWriterImpl.Unsubscribe"); r.c("phase", "begin").t("subscribed", subscribed).done();
+    // Called from inside an event handler: if Unsubscribe waited for the events in flight (as it
+    // does otherwise, see below) it would wait for the very handler that called it -- a deadlock
+    // (reviewer's B25; the Unsubscribe page is silent). It is logged as a violation and does not
+    // wait for the in-flight event (nor for the sequencer, which is waiting for that handler).
+    int handlerEv = threadEvent(nullptr);
+    bool fromHandler = handlerEv != EV_NONE;
+    Rec r("IVssWriterImpl.Unsubscribe"); r.c("phase", "begin").t("subscribed", subscribed)
+        .c("violation", fromHandler ? "unsubscribeFromHandler" : nullptr).c("event", fromHandler ? kEvName[handlerEv] : nullptr).done();
     if (!subscribed) { Rec("IVssWriterImpl.Unsubscribe").c("phase", "end").h("hr", S_OK).done(); return S_OK; }
     unsubscribing = true;
     // Hazard the scenario can provoke: an event arriving while Unsubscribe runs. CHOICE (the
@@ -494,14 +552,14 @@ class WriterImpl : public IVssWriterImpl {
     // returns, so the writer object stays valid until then.
     if (g_sc.onUnsubscribe != EV_NONE) {
       Delivery* d = start(g_sc.onUnsubscribe, "duringUnsubscribe");
-      finish(d, INFINITE);
+      if (!fromHandler) finish(d, INFINITE);
     }
     SetEvent(stopEvent);
-    WaitForSingleObject(sequencer, INFINITE);
-    CloseHandle(sequencer); sequencer = nullptr;
+    if (!fromHandler) { WaitForSingleObject(sequencer, INFINITE); CloseHandle(sequencer); }
+    sequencer = nullptr;
     EnterCriticalSection(&g_cs); if (g_writer == this) g_writer = nullptr; LeaveCriticalSection(&g_cs);
     subscribed = false; unsubscribing = false;
-    Rec("IVssWriterImpl.Unsubscribe").c("phase", "end").h("hr", S_OK).done();
+    Rec("IVssWriterImpl.Unsubscribe").c("phase", "end").t("waitedForInFlight", !fromHandler).h("hr", S_OK).done();
     return S_OK;
   }
   void Uninitialize() override { Rec("IVssWriterImpl.Uninitialize").done(); if (subscribed) Unsubscribe(); initialized = false; }
@@ -512,7 +570,20 @@ class WriterImpl : public IVssWriterImpl {
     if (dev) *dev = nullptr;
     return E_NOTIMPL;  // CHOICE: no shadow copies exist here
   }
-  VSS_ID GetCurrentSnapshotSetId() const override { Rec("IVssWriterImpl.GetCurrentSnapshotSetId").g("answer", g_sc.snapshotSetId).done(); return g_sc.snapshotSetId; }
+  // Learn CVssWriter::GetCurrentSnapshotSetId: "cannot be called after CVssWriter::OnPostSnapshot
+  // returns"; from OnBackupShutdown the id "could be that of another backup operation"; "if this
+  // method is not called as part of a backup sequence -- that is, not called from an event handler
+  // -- which shadow copy set ID is returned is unpredictable". Each is logged as a violation
+  // (inBackupShutdown, afterPostSnapshot, noEventInProgress / notOnEventThread when another thread
+  // is in a handler); CHOICE: the scenario's id is still answered.
+  VSS_ID GetCurrentSnapshotSetId() const override {
+    int anyEv; int ev = threadEvent(&anyEv);
+    const char* violation = ev == EV_BACKUP_SHUTDOWN ? "inBackupShutdown" : ev == EV_NONE ? (anyEv == EV_NONE ? "noEventInProgress" : "notOnEventThread")
+                            : postSnapshotDone ? "afterPostSnapshot" : nullptr;
+    Rec("IVssWriterImpl.GetCurrentSnapshotSetId").g("answer", g_sc.snapshotSetId).c("event", ev != EV_NONE ? kEvName[ev] : nullptr)
+        .c("violation", violation).done();
+    return g_sc.snapshotSetId;
+  }
   LONG GetContext() const override { Rec("IVssWriterImpl.GetContext").n("answer", g_sc.context).done(); return g_sc.context; }
   VSS_APPLICATION_LEVEL GetCurrentLevel() const override { Rec("IVssWriterImpl.GetCurrentLevel").n("answer", level).done(); return level; }
   bool IsPathAffected(LPCWSTR p) const override { Rec("IVssWriterImpl.IsPathAffected").s("path", p).done(); return g_sc.volumes.n > 0; }
@@ -525,23 +596,31 @@ class WriterImpl : public IVssWriterImpl {
   // the event handler". Records the hr, the calling thread, and any violation.
   // CHOICE: a call that violates either rule is logged and NOT applied to the writer state; it
   // returns S_OK (the docs do not say what the real one returns).
-  HRESULT SetWriterFailure(HRESULT hr) override {
+  // Learn CVssWriterEx2::SetWriterFailureEx (same hrWriter list as SetWriterFailure): S_OK "The
+  // writer was successful" -- so S_OK records success: it sets no failure and clears one set
+  // earlier in the same handler. The Ex variant's hrApplication and wszApplicationMessage are
+  // logged (record IVssWriterImpl.SetWriterFailureEx).
+  HRESULT setFailure(const char* recName, HRESULT hr, bool ex, HRESULT hrApplication, LPCWSTR message) {
     DWORD me = GetCurrentThreadId();
     EnterCriticalSection(&g_cs);
     Active* a = nullptr; int anyEv = EV_NONE;
     for (auto& x : active) { if (x.tid == me) a = &x; if (x.tid) anyEv = x.ev; }
     const char* violation = !a ? (anyEv != EV_NONE ? "notOnEventThread" : "noEventInProgress") : a->ev == EV_IDENTIFY ? "fromOnIdentify" : nullptr;
-    if (a && !violation) { a->failure = hr; a->failureSet = true; }
+    if (a && !violation) { a->failure = hr; a->failureSet = hr != S_OK; }
+    int ev = a ? a->ev : EV_NONE;
     LeaveCriticalSection(&g_cs);
-    Rec("IVssWriterImpl.SetWriterFailure").h("hr", hr).t("onEventThread", a != nullptr)
-        .c("event", a ? kEvName[a->ev] : anyEv != EV_NONE ? kEvName[anyEv] : nullptr)
-        .c("eventOfThisThread", a ? kEvName[a->ev] : nullptr).c("violation", violation).done();
+    Rec r(recName); r.h("hr", hr).t("meansSuccess", hr == S_OK).t("onEventThread", a != nullptr)
+        .c("event", ev != EV_NONE ? kEvName[ev] : anyEv != EV_NONE ? kEvName[anyEv] : nullptr)
+        .c("eventOfThisThread", ev != EV_NONE ? kEvName[ev] : nullptr).c("violation", violation);
+    if (ex) r.h("hrApplication", hrApplication).s("applicationMessage", message);
+    r.done();
     return S_OK;
   }
+  HRESULT SetWriterFailure(HRESULT hr) override { return setFailure("IVssWriterImpl.SetWriterFailure", hr, false, S_OK, nullptr); }
   bool IsPartialFileSupportEnabled() const override { Rec("IVssWriterImpl.IsPartialFileSupportEnabled").t("answer", g_sc.partial).done(); return g_sc.partial; }
   HRESULT InstallAlternateWriter(VSS_ID, CLSID) override { Rec("IVssWriterImpl.InstallAlternateWriter").done(); return E_NOTIMPL; }
   IVssExamineWriterMetadata* GetIdentityInformation() const override { Rec("IVssWriterImpl.GetIdentityInformation").done(); return nullptr; }
-  HRESULT SetWriterFailureEx(HRESULT hr, HRESULT, LPCWSTR) override { return SetWriterFailure(hr); }
+  HRESULT SetWriterFailureEx(HRESULT hr, HRESULT hrApp, LPCWSTR msg) override { return setFailure("IVssWriterImpl.SetWriterFailureEx", hr, true, hrApp, msg); }
   HRESULT GetSessionId(VSS_ID* id) override { if (id) *id = g_sc.snapshotSetId; Rec("IVssWriterImpl.GetSessionId").done(); return S_OK; }
   bool IsWriterShuttingDown() override { Rec("IVssWriterImpl.IsWriterShuttingDown").t("answer", g_sc.shuttingDown).done(); return g_sc.shuttingDown; }
 
@@ -556,8 +635,13 @@ class WriterImpl : public IVssWriterImpl {
     EnterCriticalSection(&g_cs);
     for (auto& x : w->active) if (!x.tid) { x.tid = d->tid; x.ev = d->ev; x.failure = S_OK; x.failureSet = false; break; }
     LeaveCriticalSection(&g_cs);
-    Rec("deliver").c("event", kEvName[d->ev]).n("subscriberTid", w->subscriberTid).t("onSubscriberThread", d->tid == w->subscriberTid)
-        .c("why", d->why).done();
+    // Learn CVssWriter::OnBackupShutdown: "If no shadow copy has been successfully performed, the
+    // value of the shadow copy set identifier (SnapshotSetId) will be NULL."
+    VSS_ID shutdownId = w->snapshotCreated ? g_sc.snapshotSetId : GUID_NULL;
+    Rec dr("deliver"); dr.c("event", kEvName[d->ev]).n("subscriberTid", w->subscriberTid).t("onSubscriberThread", d->tid == w->subscriberTid)
+        .c("why", d->why);
+    if (d->ev == EV_BACKUP_SHUTDOWN) dr.g("snapshotSetId", shutdownId);
+    dr.done();
     VSS_ID inst = w->instanceId;
     CVssWriter* cw = w->writer;
     bool r = true;
@@ -570,7 +654,12 @@ class WriterImpl : public IVssWriterImpl {
         CreateWriterMetadataImpl md(m);
         r = cw->OnIdentify(&md);
         BSTR xml = meta_xml(m);
-        if (r) { EnterCriticalSection(&g_cs); w->lastMeta = *m; w->haveMeta = true; LeaveCriticalSection(&g_cs); }
+        // Learn "Overview of Backup Initialization": writers that fail the Identify event are not
+        // reported to the requester -- a veto drops metadata an earlier Identify produced, so
+        // GetWriterMetadataCount no longer counts this writer.
+        EnterCriticalSection(&g_cs);
+        if (r) { w->lastMeta = *m; w->haveMeta = true; } else w->haveMeta = false;
+        LeaveCriticalSection(&g_cs);
         log_xml("writerMetadata", w->writerId, xml);
         SysFreeString(xml);
         break;
@@ -581,7 +670,7 @@ class WriterImpl : public IVssWriterImpl {
       case EV_THAW: r = cw->OnThaw(); break;
       case EV_POST_SNAPSHOT: { WriterComponentsImpl c(inst, w->writerId, d->ev); r = cw->OnPostSnapshot(g_sc.componentsSelected ? &c : nullptr); break; }
       case EV_BACKUP_COMPLETE: { WriterComponentsImpl c(inst, w->writerId, d->ev); r = cw->OnBackupComplete(g_sc.componentsSelected ? &c : nullptr); break; }
-      case EV_BACKUP_SHUTDOWN: r = cw->OnBackupShutdown(g_sc.snapshotSetId); break;
+      case EV_BACKUP_SHUTDOWN: r = cw->OnBackupShutdown(shutdownId); break;
       case EV_PRE_RESTORE: { WriterComponentsImpl c(inst, w->writerId, d->ev); r = cw->OnPreRestore(&c); break; }
       case EV_POST_RESTORE: { WriterComponentsImpl c(inst, w->writerId, d->ev); r = cw->OnPostRestore(&c); break; }
       case EV_ABORT: r = cw->OnAbort(); break;
@@ -604,7 +693,10 @@ class WriterImpl : public IVssWriterImpl {
   // SetWriterFailure ... before returning false. If a nonfatal error occurs, the method should
   // still call SetWriterFailure but return true."
   // CHOICE: a handler returning false without SetWriterFailure gets
-  // VSS_E_WRITERERROR_NONRETRYABLE and a "vetoWithoutSetWriterFailure" violation; a handler that
+  // VSS_E_WRITERERROR_NONRETRYABLE and a "vetoWithoutSetWriterFailure" violation -- except
+  // OnIdentify: returning false is the documented way to fail Identify, and SetWriterFailure
+  // "cannot be called from CVssWriter::OnIdentify" (Learn SetWriterFailure), so no violation
+  // there (state FAILED_AT_IDENTIFY, hr NONRETRYABLE: docs silent on the hr); a handler that
   // set a failure but returned true is FAILED_AT_<event> too, but the sequence continues. A
   // failure state is kept until the next backup/restore starts.
   void applyResult(int ev, bool r, bool failureSet, HRESULT failure) {
@@ -626,7 +718,7 @@ class WriterImpl : public IVssWriterImpl {
     VSS_WRITER_STATE s = state; HRESULT h = stateHr;
     LeaveCriticalSection(&g_cs);
     Rec("return").c("event", kEvName[ev]).t("result", r).t("vetoed", !r && ev != EV_ABORT).t("failureSet", failureSet).h("failure", failure)
-        .c("violation", (!r && !failureSet && ev != EV_ABORT) ? "vetoWithoutSetWriterFailure" : nullptr).done();
+        .c("violation", (!r && !failureSet && ev != EV_ABORT && ev != EV_IDENTIFY) ? "vetoWithoutSetWriterFailure" : nullptr).done();
     logState(s, h);
   }
   void setState(VSS_WRITER_STATE s, HRESULT h) {
@@ -648,12 +740,15 @@ class WriterImpl : public IVssWriterImpl {
   bool backupEvents() const { return (flags & VSS_SM_BACKUP_EVENTS_FLAG) != 0; }
 
   void abort(const char* reason) {
-    // Learn CVssWriter::OnAbort: never after OnPostSnapshot; no further events of the operation
-    // after OnAbort.
+    // Learn CVssWriter::OnAbort: "This method will not be called if the writer has called
+    // CVssWriter::OnPostSnapshot".
     if (postSnapshotDone) { Rec("abortSuppressed").c("reason", reason).c("why", "afterPostSnapshot").done(); return; }
-    Rec("abort").c("reason", reason).done();
+    Rec("abort").c("reason", reason).t("doubleAbort", g_sc.doubleAbort).done();
     aborted = true;
     deliverSync(EV_ABORT, reason);
+    // aborting-vss-operations.md: "it is possible for a writer to receive multiple Abort events
+    // under certain circumstances". Scenario `set doubleAbort 1` sends each Abort twice.
+    if (g_sc.doubleAbort) deliverSync(EV_ABORT, "doubleAbort");
   }
 
   // One backup: PrepareForBackup, PrepareForSnapshot, Freeze, Thaw, PostSnapshot,
@@ -663,75 +758,112 @@ class WriterImpl : public IVssWriterImpl {
     Rec("backup.begin").g("snapshotSetId", g_sc.snapshotSetId).n("backupType", g_sc.backupType).n("freezeHold", s.freezeHold)
         .n("timeoutFreeze", timeoutFreeze).done();
     setState(VSS_WS_STABLE, S_OK);  // new operation
-    postSnapshotDone = false; aborted = false; backupInProgress = true;
+    EnterCriticalSection(&g_cs);
+    postSnapshotDone = false; aborted = false; backupInProgress = true; snapshotCreated = false;
+    for (UINT i = 0; i < g_sc.comps.n; ++i) g_sc.comps[i].backupMetadata = g_sc.comps[i].stamp = nullptr;  // a new backup document
+    LeaveCriticalSection(&g_cs);
     static const int seq[] = {EV_PREPARE_BACKUP, EV_PREPARE_SNAPSHOT, EV_FREEZE, EV_THAW, EV_POST_SNAPSHOT, EV_BACKUP_COMPLETE, EV_BACKUP_SHUTDOWN};
-    unsigned long long freezeStart = 0;
+    bool shutdownSent = false, interrupted = false;
     for (int ev : seq) {
-      if (stopping()) { Rec("backup.interrupted").c("by", "Unsubscribe").c("before", kEvName[ev]).done(); break; }
+      if (stopping()) { Rec("backup.interrupted").c("by", "Unsubscribe").c("before", kEvName[ev]).done(); interrupted = true; break; }
       bool ok;
       if (ev == EV_FREEZE) {
         // Learn CVssWriter::Initialize dwTimeoutFreeze: "maximum permitted time ... between a
         // writer's receipt of a Freeze event ... and the receipt of a matching Thaw ... After
         // the time-out expires, the writer's CVssWriter::OnAbort method is called
-        // automatically." SetWriterFailure page: VSS_E_WRITERERROR_TIMEOUT for this case.
-        freezeStart = GetTickCount64();
+        // automatically." Learn CVssWriter::OnFreeze remarks: "if a Thaw event is not received
+        // with the time-out window, an Abort event will be generated". So the window starts when
+        // the Freeze is received (delivery start), the timer fires at expiry whatever the scenario's
+        // freezeHold, and OnThaw's own run time is not part of it. State on expiry:
+        // FAILED_AT_FREEZE with VSS_E_WRITERERROR_TIMEOUT (SetWriterFailure page: "time-out
+        // between the Freeze and Thaw events"; KB 915331: "When the freeze event is called, a worker
+        // thread is created to issue a time-out ... If the thaw event is not called within 60
+        // seconds, the worker thread issues a time-out", status "FAILED_AT_FREEZE (0x800423f2 -
+        // VSS_E_WRITERERROR_TIMEOUT)").
+        unsigned long long freezeStart = GetTickCount64();
         Delivery* d = start(EV_FREEZE, "scenario");
         if (!finish(d, timeoutFreeze)) {
-          // CHOICE: OnFreeze itself overran -> FAILED_AT_FREEZE; Abort is sent while it runs.
-          Rec("freezeTimeout").c("phase", "OnFreezeStillRunning").n("timeoutFreeze", timeoutFreeze).done();
+          Rec("freezeTimeout").c("phase", "OnFreezeStillRunning").n("timeoutFreeze", timeoutFreeze)
+              .n("elapsed", (long long)(GetTickCount64() - freezeStart)).done();
           setState(VSS_WS_FAILED_AT_FREEZE, VSS_E_WRITERERROR_TIMEOUT);
-          abort("freezeThawTimeout");
+          // Learn OnFreeze: "Either CVssWriter::OnThaw or CVssWriter::OnAbort will be called after
+          // this method" -- the Abort waits until OnFreeze has returned, never runs beside it.
           finish(d, INFINITE);
           setState(VSS_WS_FAILED_AT_FREEZE, VSS_E_WRITERERROR_TIMEOUT);  // keep the timeout over the late return
+          abort("freezeThawTimeout");
           break;
         }
         ok = d->result;
-        if (ok && s.freezeHold) WaitForSingleObject(stopEvent, s.freezeHold);
-        if (ok && GetTickCount64() - freezeStart >= timeoutFreeze) {
-          // CHOICE: writer was waiting for Thaw -> FAILED_AT_THAW.
-          Rec("freezeTimeout").c("phase", "ThawNotSentInTime").n("timeoutFreeze", timeoutFreeze).n("elapsed", (long long)(GetTickCount64() - freezeStart)).done();
-          setState(VSS_WS_FAILED_AT_THAW, VSS_E_WRITERERROR_TIMEOUT);
-          abort("freezeThawTimeout");
-          break;
+        if (ok) {
+          unsigned long long elapsed = GetTickCount64() - freezeStart;
+          DWORD remaining = elapsed >= timeoutFreeze ? 0 : (DWORD)(timeoutFreeze - elapsed);
+          if (s.freezeHold >= remaining) {  // Thaw would come after expiry (or OnFreeze used it all up)
+            if (remaining) WaitForSingleObject(stopEvent, remaining);
+            if (stopping()) { Rec("backup.interrupted").c("by", "Unsubscribe").c("before", "Thaw").done(); interrupted = true; break; }
+            Rec("freezeTimeout").c("phase", "ThawNotSentInTime").n("timeoutFreeze", timeoutFreeze)
+                .n("elapsed", (long long)(GetTickCount64() - freezeStart)).done();
+            setState(VSS_WS_FAILED_AT_FREEZE, VSS_E_WRITERERROR_TIMEOUT);
+            abort("freezeThawTimeout");
+            break;
+          }
+          if (s.freezeHold) WaitForSingleObject(stopEvent, s.freezeHold);
         }
       } else {
+        if (ev == EV_POST_SNAPSHOT) snapshotCreated = true;  // DoSnapshotSet got past Thaw
         ok = deliverSync(ev);
-        if (ev == EV_THAW && ok && GetTickCount64() - freezeStart >= timeoutFreeze) {
-          Rec("freezeTimeout").c("phase", "OnThawReturnedLate").n("timeoutFreeze", timeoutFreeze).done();
-          setState(VSS_WS_FAILED_AT_THAW, VSS_E_WRITERERROR_TIMEOUT);
-          abort("freezeThawTimeout");
-          break;
-        }
       }
-      if (ev == EV_POST_SNAPSHOT) postSnapshotDone = true;
+      if (ev == EV_POST_SNAPSHOT) { EnterCriticalSection(&g_cs); postSnapshotDone = true; LeaveCriticalSection(&g_cs); }
+      if (ev == EV_BACKUP_SHUTDOWN) shutdownSent = true;
       if (!ok) {
         Rec("veto").c("event", kEvName[ev]).done();
-        // Learn OnAbort: Abort when Freeze/Thaw return false, or on any failure during shadow
-        // copy creation following PrepareForSnapshot. CHOICE: a veto in PrepareForSnapshot counts.
-        if (ev == EV_PREPARE_SNAPSHOT || ev == EV_FREEZE || ev == EV_THAW) abort("writerVeto");
+        // aborting-vss-operations.md: "While handling the Freeze and Thaw events, a writer may
+        // fail and can generate an Abort event on its own. Failure to handle PrepareForSnapshot
+        // and PostSnapshot events does not generate an Abort event." After any other veto the
+        // requester decides: its AbortBackup is modelled by the scenario's abortAfter=<event>.
+        if (ev == EV_FREEZE || ev == EV_THAW) abort("writerVeto");
         else if (s.abortAfter == ev) abort("requesterAbortBackup");
-        // CHOICE: after a veto in PostSnapshot/BackupComplete the requester still shuts down.
-        if (ev == EV_POST_SNAPSHOT || ev == EV_BACKUP_COMPLETE) deliverSync(EV_BACKUP_SHUTDOWN);
         break;
       }
       if (s.identifyAfter == ev) deliverSync(EV_IDENTIFY, "midBackupIdentify");  // Identify may come at any time
       if (s.failAfter == ev) {
         Rec("providerFailure").c("after", kEvName[ev]).done();
+        // aborting-vss-operations.md: Abort on "any failure of the provider or VSS during the
+        // creation of a shadow copy following the PrepareForSnapshot event".
         if (ev == EV_PREPARE_SNAPSHOT || ev == EV_FREEZE || ev == EV_THAW) abort("providerFailure");
         break;
       }
       if (s.abortAfter == ev) { abort("requesterAbortBackup"); if (!postSnapshotDone) break; }
     }
+    // handling-backupshutdown-events.md: VSS "generates a BackupShutdown event whenever an
+    // instance of IVssBackupComponents participating in a backup is released"; "If the operation
+    // aborts (the requester generates an Abort event by calling IVssBackupComponents::AbortBackup)
+    // or fails abruptly, a writer may receive only a BackupShutdown event". So a backup that ended
+    // early (veto, abort, provider failure) still ends with BackupShutdown when the requester
+    // releases its object. (Learn OnAbort says no further events "related to the VSS operation"
+    // follow OnAbort; BackupShutdown belongs to the requester's release, not to the operation.)
+    // Not sent when the writer unsubscribed mid-backup.
+    if (!shutdownSent && !interrupted && !stopping()) deliverSync(EV_BACKUP_SHUTDOWN, "requesterReleased");
     backupInProgress = false;
     Rec("backup.end").t("aborted", aborted).done();
   }
 
   void runRestore() {
-    // Learn VSS_WRITERRESTORE_ENUM: VSS_WRE_NEVER "The writer does not require restore events."
     if (!(flags & VSS_SM_RESTORE_EVENTS_FLAG)) { Rec("restoreSkipped").c("why", "VSS_SM_RESTORE_EVENTS_FLAG not subscribed").done(); return; }
-    if (haveMeta && lastMeta.restoreSet && lastMeta.writerRestore == VSS_WRE_NEVER) { Rec("restoreSkipped").c("why", "VSS_WRE_NEVER").done(); return; }
+    // Learn VSS_WRITERRESTORE_ENUM: VSS_WRE_NEVER "The writer does not require restore events."
+    // That is what the writer needs, not a promise that none come: docs silent on whether VSS
+    // sends them. CHOICE: skipped by default; `set restoreEventsDespiteNever 1` sends them.
+    VSS_WRITERRESTORE_ENUM wre = haveMeta && lastMeta.restoreSet ? lastMeta.writerRestore : VSS_WRE_UNDEFINED;
+    if (wre == VSS_WRE_NEVER && !g_sc.restoreEventsDespiteNever) { Rec("restoreSkipped").c("why", "VSS_WRE_NEVER").done(); return; }
+    Rec("restore.begin").n("writerRestore", wre).t("restoreFailed", g_sc.restoreFailed).done();
     setState(VSS_WS_STABLE, S_OK);
-    if (deliverSync(EV_PRE_RESTORE)) deliverSync(EV_POST_RESTORE);
+    if (!deliverSync(EV_PRE_RESTORE)) return;
+    // Learn VSS_WRITERRESTORE_ENUM: VSS_WRE_IF_REPLACE_FAILS -- the writer "always expects to
+    // handle a PreRestore ... event, but expects to handle a PostRestore event ... only if a
+    // restore fails when implementing either a VSS_RME_RESTORE_IF_NOT_THERE or
+    // VSS_RME_RESTORE_IF_CAN_REPLACE restore method". Whether the restore failed is the scenario's
+    // `set restoreFailed 1`. CHOICE (docs silent): the rule is applied whatever the restore method.
+    if (wre == VSS_WRE_IF_REPLACE_FAILS && !g_sc.restoreFailed) { Rec("postRestoreSkipped").c("why", "VSS_WRE_IF_REPLACE_FAILS and the restore succeeded").done(); return; }
+    deliverSync(EV_POST_RESTORE);
   }
 
   static DWORD WINAPI sequencerMain(void* p) {
@@ -761,6 +893,74 @@ extern "C" __declspec(dllexport) HRESULT WINAPI CreateWriter(CVssWriter* pWriter
   if (hr != S_OK) return hr;
   *ppImpl = new WriterImpl(pWriter);
   return S_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Legacy exports. MinGW-w64's libvssapi.a (an import library, so a list of what vssapi.dll
+// exports) also names the pre-Vista MSVC-mangled CVssWriter members, CreateWriterEx and
+// CreateVssExamineWriterMetadataInternal. Today's SDK defines the CVssWriter members inline
+// (cvsswriter_sdk.h), but a client built against the old import library imports them by name and
+// would not load without them. They are stubs: each logs {"ev":"legacyExportUsed","export":name}
+// and returns E_NOTIMPL -- in RAX, which is meaningless for the members returning bool/UINT/void;
+// two exceptions keep a caller's stack sane: the constructor returns `this` (MSVC ABI), and
+// GetCurrentSnapshotSetId writes GUID_NULL into the caller's return buffer (RDX) and returns it.
+// Every stub is an x64 function of (rcx, rdx); extra arguments are ignored.
+#define LEGACY_MEMBERS(X)                                                                                                  \
+  X(legacy_ctor, "??0CVssWriter@@QEAA@XZ")                                                                                 \
+  X(legacy_dtor, "??1CVssWriter@@UEAA@XZ")                                                                                 \
+  X(legacy_Initialize, "?Initialize@CVssWriter@@QEAAJU_GUID@@PEBGW4VSS_USAGE_TYPE@@W4VSS_SOURCE_TYPE@@W4_VSS_APPLICATION_LEVEL@@KW4VSS_ALTERNATE_WRITER_STATE@@_N1@Z") \
+  X(legacy_Subscribe, "?Subscribe@CVssWriter@@QEAAJK@Z")                                                                   \
+  X(legacy_Unsubscribe, "?Unsubscribe@CVssWriter@@QEAAJXZ")                                                                \
+  X(legacy_InstallAlternateWriter, "?InstallAlternateWriter@CVssWriter@@QEAAJU_GUID@@0@Z")                                 \
+  X(legacy_AreComponentsSelected, "?AreComponentsSelected@CVssWriter@@IEBA_NXZ")                                           \
+  X(legacy_GetBackupType, "?GetBackupType@CVssWriter@@IEBA?AW4_VSS_BACKUP_TYPE@@XZ")                                       \
+  X(legacy_GetContext, "?GetContext@CVssWriter@@IEBAJXZ")                                                                  \
+  X(legacy_GetCurrentLevel, "?GetCurrentLevel@CVssWriter@@IEBA?AW4_VSS_APPLICATION_LEVEL@@XZ")                             \
+  X(legacy_GetCurrentVolumeArray, "?GetCurrentVolumeArray@CVssWriter@@IEBAPEAPEBGXZ")                                      \
+  X(legacy_GetCurrentVolumeCount, "?GetCurrentVolumeCount@CVssWriter@@IEBAIXZ")                                            \
+  X(legacy_GetRestoreType, "?GetRestoreType@CVssWriter@@IEBA?AW4_VSS_RESTORE_TYPE@@XZ")                                    \
+  X(legacy_GetSnapshotDeviceName, "?GetSnapshotDeviceName@CVssWriter@@IEBAJPEBGPEAPEBG@Z")                                 \
+  X(legacy_IsBootableSystemStateBackedUp, "?IsBootableSystemStateBackedUp@CVssWriter@@IEBA_NXZ")                           \
+  X(legacy_IsPartialFileSupportEnabled, "?IsPartialFileSupportEnabled@CVssWriter@@IEBA_NXZ")                               \
+  X(legacy_IsPathAffected, "?IsPathAffected@CVssWriter@@IEBA_NPEBG@Z")                                                     \
+  X(legacy_SetWriterFailure, "?SetWriterFailure@CVssWriter@@IEAAJJ@Z")                                                     \
+  X(legacy_OnBackOffIOOnVolume, "?OnBackOffIOOnVolume@CVssWriter@@UEAA_NPEAGU_GUID@@1@Z")                                  \
+  X(legacy_OnBackupComplete, "?OnBackupComplete@CVssWriter@@UEAA_NPEAVIVssWriterComponents@@@Z")                           \
+  X(legacy_OnBackupShutdown, "?OnBackupShutdown@CVssWriter@@UEAA_NU_GUID@@@Z")                                             \
+  X(legacy_OnContinueIOOnVolume, "?OnContinueIOOnVolume@CVssWriter@@UEAA_NPEAGU_GUID@@1@Z")                                \
+  X(legacy_OnIdentify, "?OnIdentify@CVssWriter@@UEAA_NPEAVIVssCreateWriterMetadata@@@Z")                                   \
+  X(legacy_OnPostRestore, "?OnPostRestore@CVssWriter@@UEAA_NPEAVIVssWriterComponents@@@Z")                                 \
+  X(legacy_OnPostSnapshot, "?OnPostSnapshot@CVssWriter@@UEAA_NPEAVIVssWriterComponents@@@Z")                               \
+  X(legacy_OnPreRestore, "?OnPreRestore@CVssWriter@@UEAA_NPEAVIVssWriterComponents@@@Z")                                   \
+  X(legacy_OnPrepareBackup, "?OnPrepareBackup@CVssWriter@@UEAA_NPEAVIVssWriterComponents@@@Z")                             \
+  X(legacy_OnVSSApplicationStartup, "?OnVSSApplicationStartup@CVssWriter@@UEAA_NXZ")                                       \
+  X(legacy_OnVSSShutdown, "?OnVSSShutdown@CVssWriter@@UEAA_NXZ")
+
+static void logLegacy(const char* name) { Rec("legacyExportUsed").c("export", name).h("hr", E_NOTIMPL).done(); }
+#define LEGACY_STUB(fn, name)                                                        \
+  extern "C" long long fn(void* rcx, void* rdx) {                                    \
+    logLegacy(name);                                                                 \
+    if (rt::ceq(name, "??0CVssWriter@@QEAA@XZ")) return (long long)rcx;              \
+    if (rt::ceq(name, "?GetCurrentSnapshotSetId@CVssWriter@@IEBA?AU_GUID@@XZ")) {    \
+      if (rdx) memset(rdx, 0, sizeof(GUID));                                         \
+      return (long long)rdx;                                                         \
+    }                                                                                \
+    return (long long)E_NOTIMPL;                                                     \
+  }                                                                                  \
+  __pragma(comment(linker, "/export:" name "=" #fn))
+LEGACY_MEMBERS(LEGACY_STUB)
+LEGACY_STUB(legacy_GetCurrentSnapshotSetId, "?GetCurrentSnapshotSetId@CVssWriter@@IEBA?AU_GUID@@XZ")
+// vswriter.h: CreateWriterEx(CVssWriterEx*, IVssWriterImpl**); vsbackup.h:
+// CreateVssExamineWriterMetadataInternal(BSTR xml, IVssExamineWriterMetadata**). Both: *out = NULL.
+extern "C" __declspec(dllexport) HRESULT WINAPI CreateWriterEx(void*, void** ppOut) {
+  logLegacy("CreateWriterEx");
+  if (ppOut) *ppOut = nullptr;
+  return E_NOTIMPL;
+}
+extern "C" __declspec(dllexport) HRESULT WINAPI CreateVssExamineWriterMetadataInternal(BSTR, void** ppOut) {
+  logLegacy("CreateVssExamineWriterMetadataInternal");
+  if (ppOut) *ppOut = nullptr;
+  return E_NOTIMPL;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -911,10 +1111,12 @@ class ExpressWriterImpl : public IVssExpressWriter {
     *pp = new ExpressMetadataImpl(meta);
     return S_OK;
   }
-  // Learn IVssExpressWriter::LoadMetadata(metadata, reserved). CHOICE: the document must be a
-  // WRITER_METADATA with an IDENTIFICATION writerId (else VSS_E_INVALID_XML_DOCUMENT); the
-  // express-writer restrictions are re-checked on it (no DATABASE components, writerRestore
-  // never, usage one of the three); reserved != 0 is E_INVALIDARG.
+  // Learn IVssExpressWriter::LoadMetadata(metadata, reserved) documents only S_OK and
+  // VSS_E_INVALID_XML_DOCUMENT ("The XML document is not valid"), so every document problem is
+  // VSS_E_INVALID_XML_DOCUMENT. CHOICE: the document must be a WRITER_METADATA with an
+  // IDENTIFICATION writerId, and the express-writer restrictions are re-checked on it (no
+  // DATABASE components, writerRestore never, usage one of the three). reserved != 0 is not a
+  // document problem: E_INVALIDARG (docs silent).
   STDMETHOD(LoadMetadata)(LPCWSTR xml, DWORD reserved) override {
     HRESULT hr = S_OK; const char* why = nullptr;
     wchar_t* id = xml ? xml_attr(xml, L"writerId") : nullptr;
@@ -922,9 +1124,9 @@ class ExpressWriterImpl : public IVssExpressWriter {
     wchar_t* wre = xml ? xml_attr(xml, L"writerRestore") : nullptr;
     if (reserved) { hr = E_INVALIDARG; why = "reservedMustBeZero"; }
     else if (!xml || !wstarts_ws(xml, L"<WRITER_METADATA") || !id) { hr = VSS_E_INVALID_XML_DOCUMENT; why = "notWriterMetadata"; }
-    else if (wfind(xml, L"<DATABASE")) { hr = E_INVALIDARG; why = "databaseComponent"; }
-    else if (wre && !weq(wre, L"never")) { hr = E_INVALIDARG; why = "writerRestoreMustBeNever"; }
-    else if (usage && !weq(usage, L"USER_DATA") && !weq(usage, L"SYSTEM_SERVICE") && !weq(usage, L"BOOTABLE_SYSTEM_STATE")) { hr = E_INVALIDARG; why = "usageNotAllowed"; }
+    else if (wfind(xml, L"<DATABASE")) { hr = VSS_E_INVALID_XML_DOCUMENT; why = "databaseComponent"; }
+    else if (wre && !weq(wre, L"never")) { hr = VSS_E_INVALID_XML_DOCUMENT; why = "writerRestoreMustBeNever"; }
+    else if (usage && !weq(usage, L"USER_DATA") && !weq(usage, L"SYSTEM_SERVICE") && !weq(usage, L"BOOTABLE_SYSTEM_STATE")) { hr = VSS_E_INVALID_XML_DOCUMENT; why = "usageNotAllowed"; }
     GUID g{};
     if (hr == S_OK) { Buf b{}; b.wide(id); if (!parse_guid(b.p, &g)) { hr = VSS_E_INVALID_XML_DOCUMENT; why = "badWriterId"; } b.release(); }
     Rec("express.LoadMetadata").s("writerId", id).n("reserved", reserved).n("chars", (long long)wlen(xml)).c("refused", why).h("hr", hr).done();
@@ -1004,11 +1206,11 @@ class AsyncImpl : public IVssAsync {
     return r;
   }
   // Learn IVssAsync::Wait: S_OK "Call QueryStatus to determine the final status"; a failed
-  // operation's error is returned. CHOICE: a Wait that times out returns S_OK and QueryStatus
-  // then says VSS_S_ASYNC_PENDING.
+  // operation's error is returned. What a Wait that times out returns: docs silent. CHOICE:
+  // the scenario's `set waitTimeoutHr` (default S_OK; QueryStatus then says VSS_S_ASYNC_PENDING).
   STDMETHOD(Wait)(DWORD ms) override {
     DWORD w = WaitForSingleObject(done, ms);
-    HRESULT r = FAILED(status) ? status : S_OK;
+    HRESULT r = FAILED(status) ? status : w == WAIT_TIMEOUT ? g_sc.waitTimeoutHr : S_OK;
     Rec("async.Wait").c("op", op).n("ms", ms == INFINITE ? -1 : (long long)ms).t("timedOut", w == WAIT_TIMEOUT).h("hr", r).done();
     return r;
   }
@@ -1088,6 +1290,7 @@ class BackupComponentsImpl : public IVssBackupComponents {
     GatherJob* j = (GatherJob*)p;
     BackupComponentsImpl* self = j->self;
     if (g_sc.gatherNever) { Rec("async.neverCompletes").c("op", j->async->op).done(); return 0; }  // scenario: caller must Cancel
+    if (g_sc.gatherDelay) { Rec("async.delayed").c("op", j->async->op).n("ms", g_sc.gatherDelay).done(); Sleep(g_sc.gatherDelay); }
     if (!j->status) {
       // Learn GatherWriterMetadata: "will generate an Identify event to communicate with writers".
       EnterCriticalSection(&g_cs); WriterImpl* w = g_writer; LeaveCriticalSection(&g_cs);
@@ -1126,8 +1329,16 @@ class BackupComponentsImpl : public IVssBackupComponents {
         }
         rt::free(wpat); rt::free(dir);
       }
-      self->gathered = true;
-      Rec("backup.gathered").n("writers", self->metas.n).done();
+      // Learn IVssAsync::Cancel: the operation is cancelled -- a gather that finishes after
+      // Cancel delivers nothing: GetWriterMetadataCount stays VSS_E_BAD_STATE (reviewer's D7).
+      EnterCriticalSection(&g_cs); bool cancelled = j->async->status == VSS_S_ASYNC_CANCELLED; LeaveCriticalSection(&g_cs);
+      if (cancelled) {
+        Rec("backup.gatherDiscarded").c("op", j->async->op).c("why", "cancelled").n("writers", self->metas.n).done();
+        self->metas.n = 0;
+      } else {
+        self->gathered = true;
+        Rec("backup.gathered").n("writers", self->metas.n).done();
+      }
     } else {
       EnterCriticalSection(&g_cs); WriterImpl* w = g_writer; LeaveCriticalSection(&g_cs);
       if (w) { Status& s = self->statuses.push(); s.inst = w->instanceId; s.writer = w->writerId; s.name = w->name; s.state = w->state; s.hr = w->stateHr; }
@@ -1146,10 +1357,15 @@ class BackupComponentsImpl : public IVssBackupComponents {
     // Learn GatherWriterMetadata: E_INVALIDARG for NULL; VSS_E_BAD_STATE when not initialised.
     if (!pp) return E_INVALIDARG;
     *pp = nullptr;
-    HRESULT hr = !initialized ? VSS_E_BAD_STATE : (status && !gathered) ? VSS_E_BAD_STATE : S_OK;  // CHOICE: status needs metadata first
+    // Learn GatherWriterMetadata: "should be called only once during the lifetime of a given
+    // IVssBackupComponents object" -- a second call is VSS_E_BAD_STATE ("refused":"calledTwice")
+    // and adds no second listing.
+    const char* why = !initialized ? "notInitialized" : (status && !gathered) ? "metadataNotGathered"  // CHOICE: status needs metadata first
+                      : (!status && gatherStarted) ? "calledTwice" : nullptr;
+    HRESULT hr = why ? VSS_E_BAD_STATE : S_OK;
     const char* op = status ? "GatherWriterStatus" : "GatherWriterMetadata";
     Rec(status ? "backup.GatherWriterStatus" : "backup.GatherWriterMetadata").t("setBackupStateCalledBefore", stateSet)
-        .t("asyncNeverCompletes", g_sc.gatherNever).h("hr", hr).done();
+        .t("asyncNeverCompletes", g_sc.gatherNever).c("refused", why).h("hr", hr).done();
     if (hr != S_OK) return hr;
     if (!status) gatherStarted = true; else statuses.n = 0;
     AsyncImpl* a = new AsyncImpl(op);
