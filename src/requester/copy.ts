@@ -17,13 +17,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { loadNative } from '../platform/native.js';
-
-interface NativeCopy {
-  reflink(src: number, dst: number): boolean;
-  startWriteback(fd: number, offset: number, length: number): void;
-  alignedBuffer(size: number): Buffer;
-}
+import { posixAddon, type PosixAddon } from '../platform/native.js';
 
 /** O_DIRECT wants the offset, the length and the buffer's address aligned to the logical block size. */
 const ALIGN = 4096;
@@ -72,7 +66,7 @@ export async function copyAndHash(src: string, dst: string, onBytes: (n: number)
  * leave one ring per file waiting to be collected.
  */
 const idleRings: Buffer[][] = [];
-function takeRing(native: NativeCopy): Buffer[] {
+function takeRing(native: PosixAddon): Buffer[] {
   return idleRings.pop() ?? Array.from({ length: BUFFERS }, () => native.alignedBuffer(CHUNK));
 }
 function giveBack(ring: Buffer[]): void {
@@ -80,7 +74,7 @@ function giveBack(ring: Buffer[]): void {
 }
 
 async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (n: number) => void): Promise<{ size: number; sha256: string }> {
-  const native = loadNative() as unknown as NativeCopy;
+  const native = posixAddon();
   const h = createHash('sha256');
   const ring = takeRing(native);
   let input: Awaited<ReturnType<typeof open>> | undefined;

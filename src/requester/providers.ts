@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { loadNative, nativeError } from '../platform/native.js';
+import { nativeError, posixAddon } from '../platform/native.js';
 import { FrozenFilesystems } from './fs-freeze.js';
 import { btrfsSubvolumeRoot, mountOf, type MountInfo } from './mounts.js';
 import { runBoundedCommand } from '../util/bounded-command.js';
@@ -27,11 +27,6 @@ export interface Volume {
   provider: ProviderName;
   /** Set once the snapshot exists: where the volume's contents are read from. */
   view?: string;
-}
-
-interface SnapshotAddon {
-  btrfsSnapshot(source: string, destinationDir: string, name: string, readOnly: boolean): void;
-  btrfsDeleteSubvolume(parentDir: string, name: string): void;
 }
 
 const isRoot = () => typeof process.geteuid === 'function' && process.geteuid() === 0;
@@ -57,7 +52,7 @@ export function snapshotName(snapshotSetId: string): string {
 }
 
 export async function createBtrfsSnapshots(volumes: Volume[], snapshotSetId: string): Promise<void> {
-  const native = loadNative() as unknown as SnapshotAddon;
+  const native = posixAddon();
   for (const v of volumes) {
     try {
       native.btrfsSnapshot(v.root, v.root, snapshotName(snapshotSetId), true);
@@ -69,7 +64,7 @@ export async function createBtrfsSnapshots(volumes: Volume[], snapshotSetId: str
 }
 
 export function releaseBtrfsSnapshots(volumes: Volume[], snapshotSetId: string): void {
-  const native = loadNative() as unknown as SnapshotAddon;
+  const native = posixAddon();
   for (const v of volumes) {
     if (v.view && fs.existsSync(v.view)) native.btrfsDeleteSubvolume(v.root, snapshotName(snapshotSetId));
   }
