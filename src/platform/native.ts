@@ -281,7 +281,10 @@ function wrapClass(name: string, Raw: new (...args: unknown[]) => object): new (
       } catch (e) {
         throw nativeError(e, `new ${name}`);
       }
-      for (const m of methods) inst[m] = wrapCall(`${name}.${m}`, (Raw.prototype as Record<string, (...a: unknown[]) => unknown>)[m]!, inst);
+      // Own properties (the prototype's methods are read-only, so plain assignment would throw).
+      for (const m of methods) {
+        Object.defineProperty(inst, m, { value: wrapCall(`${name}.${m}`, (Raw.prototype as Record<string, (...a: unknown[]) => unknown>)[m]!, inst), configurable: true });
+      }
       return inst;
     }
   };

@@ -68,8 +68,11 @@ describe('native addon', () => {
     expect(() => addon.tryLock(42 as unknown as string)).toThrow(expect.objectContaining({ hresult: HR.E_INVALIDARG, category: 'input' }));
     // A rejection from an asynchronous export.
     await expect(addon.freezeBegin([join(dir, 'missing')], 1000)).rejects.toBeInstanceOf(VssError);
-    // A class: argument errors from its constructor too.
+    // A class: argument errors from its constructor too, and its instances' methods are wrapped.
     expect(() => new addon.EventBridge(42 as never)).toThrow(expect.objectContaining({ hresult: HR.E_INVALIDARG }));
+    const bridge = new addon.EventBridge(() => {});
+    expect(bridge.pending()).toBe(0);
+    bridge.close();
   });
 
   it('frees event bridges when they are closed or collected: the live-object count returns to zero', async () => {
