@@ -10,8 +10,8 @@ import { loadNative } from '../dist/platform/native.js';
 const addon = loadNative();
 const loopbackRun = (bridge, o) => addon.loopbackRun(bridge, { ...o, payload: '{}' });
 
-const BATCHES = Number(process.argv[2] ?? 40);
-const PER_BATCH = Number(process.argv[3] ?? 1000);
+const BATCHES = Number(process.argv[2] ?? 300);
+const PER_BATCH = Number(process.argv[3] ?? 100);
 const sorted = (xs) => [...xs].sort((a, b) => a - b);
 const pct = (xs, p) => sorted(xs)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 const now = () => Number(process.hrtime.bigint()) / 1e3; // µs

@@ -9,10 +9,12 @@ namespace {
 
 // How long a waiting thread polls for the answer before it sleeps on the condition variable. A
 // handler that answers at once (most events, for most writers) does within this, and the futex
-// sleep and wake-up it saves are most of a round trip. It polls with sched_yield rather than a
-// busy pause loop: on a loaded two-core machine the JS thread (or anyone else) gets the core at
-// once, where a pause loop measured slower than not spinning at all (bench/README.md).
-constexpr auto kSpin = std::chrono::microseconds(50);
+// sleep and wake-up it saves are a large part of a round trip. It polls with sched_yield rather
+// than a busy pause loop: on a loaded two-core machine the JS thread (or anyone else) gets the
+// core at once, where a pause loop measured slower than not spinning at all (bench/README.md).
+// A handler that takes longer costs at most this much polling once, which VSS's rare events
+// can afford.
+constexpr auto kSpin = std::chrono::microseconds(400);
 
 // A call id carries the slot index in its low bits and the slot's generation above them, so a
 // late answer to a reused slot is recognised; 20 + 32 bits stay exact in a JavaScript number.
@@ -167,10 +169,7 @@ uint32_t EventBridge::Dispatch(const std::string& event, const std::string& payl
   }
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + std::chrono::milliseconds(timeoutMs);
-  for (unsigned i = 1; !call.settled.load(std::memory_order_acquire); i++) {
-    if ((i & 7) == 0 && std::chrono::steady_clock::now() - start > kSpin) break;
-    std::this_thread::yield();
-  }
+  while (!call.settled.load(std::memory_order_acquire) && std::chrono::steady_clock::now() - start < kSpin) std::this_thread::yield();
   // Always through the lock, also when the spin saw the answer: the answering thread may still be
   // inside notify_one on this call, which lives on this stack.
   std::unique_lock<std::mutex> lock(m_);
