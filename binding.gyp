@@ -6,6 +6,7 @@
         "native/src/addon.cc",
         "native/src/common/errors.cc",
         "native/src/common/event_bridge.cc",
+        "native/src/common/live_objects.cc",
         "native/src/common/loopback.cc"
       ],
       "include_dirs": [

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "common/event_bridge.h"
+#include "common/live_objects.h"
 #include "common/platform.h"
 
 namespace {
@@ -11,6 +12,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("platform", Napi::String::New(env, mbam::kPlatformName));
   mbam::RegisterPlatform(env, exports);
   mbam::RegisterEventBridge(env, exports);
+  mbam::RegisterLiveObjects(env, exports);
+  // Test-only (test/support/loopback.ts); not typed or exported by src/: see loopback.cc.
   mbam::RegisterLoopback(env, exports);
   return exports;
 }

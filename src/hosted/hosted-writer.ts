@@ -6,16 +6,11 @@
 import { ApplicationLevel, SourceType } from '../vss/enums.js';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { loadNative, nativeError } from '../platform/native.js';
-import { expressWriterSpec, type ExpressWriterSpec } from '../vss/express-writer.js';
+import { windowsAddon, type NativeHostedWriter } from '../platform/native.js';
+import { expressWriterSpec } from '../vss/express-writer.js';
 import type { WriterMetadata } from '../vss/writer-metadata.js';
 import { EVENT_HANDLER, type InProcessWriter, type WriterEventContext, type WriterHandlers } from '../vss/writer-events.js';
 import { createEventBridge, type NativeEventBridge } from './bridge.js';
-
-interface HostAddon {
-  hostedWriterSubscribe(bridge: NativeEventBridge, spec: ExpressWriterSpec, o: { instanceName?: string; source: number; level: number; freezeTimeoutMs: number; eventTimeoutMs: number }): Promise<number>;
-  hostedWriterUnsubscribe(handle: number): Promise<void>;
-}
 
 export interface HostedWriterOptions extends WriterHandlers {
   metadata: WriterMetadata;
@@ -32,7 +27,7 @@ export class HostedWriter implements InProcessWriter {
   readonly freezeTimeoutMs: number;
   readonly eventTimeoutMs: number;
   private bridge: NativeEventBridge | undefined;
-  private handle: number | undefined;
+  private host: NativeHostedWriter | undefined;
 
   constructor(private readonly o: HostedWriterOptions) {
     this.metadata = o.metadata;
@@ -41,12 +36,12 @@ export class HostedWriter implements InProcessWriter {
     this.eventTimeoutMs = o.eventTimeoutMs ?? 300_000;
     for (const spec of Object.values(EVENT_HANDLER)) {
       const h = o[spec.handler];
-      if (h) (this as unknown as Record<string, unknown>)[spec.handler] = h.bind(o);
+      if (h) Object.assign(this, { [spec.handler]: h.bind(o) });
     }
   }
 
   get subscribed(): boolean {
-    return this.handle !== undefined;
+    return this.host !== undefined;
   }
 
   /** Windows: subscribes to VSS. Elsewhere there is no VSS to subscribe to: pass it to backup(). */
@@ -54,30 +49,33 @@ export class HostedWriter implements InProcessWriter {
     if (process.platform !== 'win32') {
       throw new VssError(HR.E_NOTIMPL, { message: 'VSS subscription exists on Windows only; on this OS pass the writer to backup({ writers: [...] })', category: 'precondition' });
     }
-    if (this.handle !== undefined) return;
+    if (this.host !== undefined) return;
     const ctx = (): WriterEventContext => ({ snapshotSetId: '', backupType: 'FULL', components: this.metadata.components, log: () => {} });
     this.bridge = createEventBridge(async (event) => {
       const handler = this.o[EVENT_HANDLER[event].handler] as ((c: WriterEventContext) => unknown) | undefined;
       await handler?.call(this.o, ctx());
     });
     try {
-      this.handle = await (loadNative() as unknown as HostAddon).hostedWriterSubscribe(this.bridge, expressWriterSpec(this.metadata), {
+      const host = new (windowsAddon().HostedWriterHost)(this.bridge, expressWriterSpec(this.metadata), {
         ...(this.metadata.identity.instanceName ? { instanceName: this.metadata.identity.instanceName } : {}),
         source: SourceType.value(this.metadata.identity.dataSource),
         level: ApplicationLevel.value(this.applicationLevel),
         freezeTimeoutMs: this.freezeTimeoutMs,
         eventTimeoutMs: this.eventTimeoutMs,
       });
+      await host.subscribe();
+      this.host = host;
     } catch (e) {
       this.bridge.close();
       this.bridge = undefined;
-      throw nativeError(e, `subscribe ${this.metadata.identity.friendlyName}`);
+      throw e;
     }
   }
 
   async unsubscribe(): Promise<void> {
-    if (this.handle !== undefined) await (loadNative() as unknown as HostAddon).hostedWriterUnsubscribe(this.handle);
-    this.handle = undefined;
+    const host = this.host;
+    this.host = undefined;
+    if (host) await host.unsubscribe();
     this.bridge?.close();
     this.bridge = undefined;
   }

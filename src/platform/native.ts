@@ -1,6 +1,12 @@
 /**
- * Loads the native addon through node-gyp-build: `prebuilds/<platform>-<arch>/` (shipped in the
- * package, because npm 11 skips dependencies' install scripts) or a local `build/Release/`.
+ * The native addon, typed. node-gyp-build loads it from `prebuilds/<platform>-<arch>/` (shipped in
+ * the package, because npm 11 skips dependencies' install scripts) or a local `build/Release/`.
+ *
+ * `posixAddon()` and `windowsAddon()` are the only way the rest of the library reaches it: each
+ * interface below lists exactly what one build exports (read from the `exports.Set` calls in
+ * native/src/**), one interface per native source file, so a new native module adds one interface
+ * and one `extends` entry. Their functions are wrapped once here: a failure thrown or rejected by
+ * native code reaches callers as a VssError, so no caller converts native errors itself.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -8,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VssError } from '../vss/errors.js';
 import { HR, hresultInfo } from '../vss/hresult.js';
+import type { ExpressWriterSpec } from '../vss/express-writer.js';
 
 export interface NativeCapabilities {
   privileged: boolean;
@@ -16,27 +23,176 @@ export interface NativeCapabilities {
   btrfsSnapshot: boolean;
   expressWriter: boolean;
   wine: boolean;
+  /** Windows: why express writers are unavailable (null when they are available). */
+  expressWriterUnavailableReason?: string | null;
 }
 
-/** The functions the addon exports; later platform work adds to it. */
-export interface NativeAddon {
+// ---- common to every build: native/src/addon.cc, platform_*.cc, common/event_bridge.cc ----------
+
+/** The JS side of one event bridge (native/src/common/event_bridge.cc, class EventBridge). */
+export interface NativeEventBridge {
+  /** Fails every waiting call with VSS_E_WRITERERROR_RETRYABLE and refuses new ones. */
+  close(): void;
+  /** Calls waiting for their handler right now. */
+  pending(): number;
+  ref(): void;
+  unref(): void;
+}
+
+/**
+ * The bridge's handler, on the JS thread: `complete(callId, hr)` answers the calling native thread
+ * (0 = success); a second answer, or one after the deadline, is ignored. `complete` is the same
+ * function for every call of a bridge, so that no call allocates one.
+ */
+export type NativeBridgeHandler = (event: string, payload: string, callId: number, complete: (callId: number, hr: number) => void) => void;
+
+/** Objects the addon holds right now (debug counters: the tests' leak checks). */
+export interface NativeLiveObjects {
+  /** EventBridge cores (freed when closed and collected, or collected). */
+  bridges: number;
+  /** Bridge calls whose state is still held (waiting, or queued without a wait). */
+  bridgeCalls: number;
+  /** Hosted writer host objects (Windows; 0 elsewhere). */
+  hostedWriters: number;
+}
+
+export interface CommonAddon {
   napiVersion: number;
+  /** process.platform's name for the build: 'linux', 'darwin', 'win32' ('posix' for other Unixes). */
   platform: string;
   capabilities(): NativeCapabilities;
+  EventBridge: new (handler: NativeBridgeHandler) => NativeEventBridge;
+  liveObjects(): NativeLiveObjects;
 }
+
+/** The loader's view before the platform is known: what every build exports. */
+export type NativeAddon = CommonAddon;
+
+// ---- POSIX: native/src/posix/ ---------------------------------------------------------------
+
+/** file_lock.cc */
+export interface FileLockExports {
+  /** The descriptor holding an exclusive flock on `path`, or -1 when another process holds it. */
+  tryLock(path: string): number;
+  unlock(fd: number): void;
+}
+
+/** What the freeze guard's watchdog reports once it has thawed (freeze_guard.cc, EndWorker). */
+export interface NativeThawReport {
+  reason: 'requested' | 'deadline' | 'watchdog-lost' | 'command-done';
+  thawErrors: number;
+  /** errno name of the first failed FITHAW, when thawErrors > 0. */
+  firstError?: string;
+  /** Exit code of the snapshot command (128 + signal), or -1. */
+  commandStatus: number;
+  heldMs: number;
+}
+
+/** freeze_guard.cc (Linux) */
+export interface FreezeGuardExports {
+  /** `command.argv[0]` is an absolute path; the program waits for a byte on descriptor 3 before acting. */
+  freezeBegin(mountPoints: string[], deadlineMs: number, command?: { argv: string[]; env: string[]; output: string }): Promise<{ handle: number; pid: number }>;
+  /** `request` false: wait for the watchdog to thaw by itself (command done, or deadline). */
+  freezeEnd(handle: number, request?: boolean): Promise<NativeThawReport>;
+}
+
+/** snapshot.cc (Linux) */
+export interface SnapshotExports {
+  btrfsSnapshot(source: string, destinationDir: string, name: string, readOnly: boolean): void;
+  btrfsDeleteSubvolume(parentDir: string, name: string): void;
+  /** 'btrfs' | 'ext4' | 'xfs' | 'tmpfs' | 'overlay', or the magic number as '0x…'. */
+  fsType(path: string): string;
+  /** True when cloned (FICLONE); false when this pair of filesystems cannot share extents. */
+  reflink(srcFd: number, dstFd: number): boolean;
+  startWriteback(fd: number, offset: number, length: number): void;
+  /** Page-aligned memory for O_DIRECT: a positive multiple of 4096, at most 1 GiB. */
+  alignedBuffer(size: number): Buffer;
+}
+
+/** The POSIX build. freeze_guard.cc and snapshot.cc are compiled on Linux only. */
+export interface PosixAddon extends CommonAddon, FileLockExports, FreezeGuardExports, SnapshotExports {}
+
+// ---- Windows: native/src/win/ ---------------------------------------------------------------
+
+/** requester.cc: one writer as IVssBackupComponents gathered it. */
+export interface GatheredWriter {
+  name: string;
+  writerId: string;
+  instanceId: string;
+  /** VSS_WRITER_STATE value, or null when the writer gave metadata but no status. */
+  state: number | null;
+  failure: number;
+  metadataXml: string | null;
+}
+
+export type NativeServiceState = 'absent' | 'stopped' | 'start-pending' | 'stop-pending' | 'running' | 'continue-pending' | 'pause-pending' | 'paused' | 'unknown';
+
+/** express_writer.cc, requester.cc, system.cc */
+export interface VssApiExports {
+  /** Registers the express writer; resolves to the metadata XML VSS was given. */
+  registerExpressWriter(spec: ExpressWriterSpec): Promise<string>;
+  unregisterExpressWriter(writerId: string): Promise<void>;
+  gatherWriters(): Promise<GatheredWriter[]>;
+  serviceState(name: string): { exists: boolean; state: NativeServiceState };
+  privileges(): { elevated: boolean; administrators: boolean; backupOperators: boolean };
+}
+
+export interface HostedWriterOptionsNative {
+  instanceName?: string;
+  /** VSS_SOURCE_TYPE and VSS_APPLICATION_LEVEL values. */
+  source: number;
+  level: number;
+  freezeTimeoutMs: number;
+  eventTimeoutMs: number;
+}
+
+/**
+ * hosted_writer.cc: one CVssWriter-compatible object. While subscribed it keeps itself alive (VSS
+ * may call it at any time); unsubscribe() frees it; an object never subscribed, or unsubscribed,
+ * is freed when collected.
+ */
+export interface NativeHostedWriter {
+  subscribe(): Promise<void>;
+  /** Idempotent. */
+  unsubscribe(): Promise<void>;
+}
+
+export interface HostedWriterExports {
+  HostedWriterHost: new (bridge: NativeEventBridge, spec: ExpressWriterSpec, options: HostedWriterOptionsNative) => NativeHostedWriter;
+}
+
+/** service.cc */
+export interface ServiceExports {
+  /** `commandLine` is already quoted (src/platform/windows-service.ts). */
+  createService(name: string, displayName: string, description: string, commandLine: string): void;
+  /** False when the service did not exist. */
+  deleteService(name: string): boolean;
+  /** Resolves when the SCM connection ends; once per process. */
+  runAsService(name: string, onStop: () => void): Promise<void>;
+  serviceStopped(): void;
+}
+
+export interface WindowsAddon extends CommonAddon, VssApiExports, HostedWriterExports, ServiceExports {}
+
+// ---- loading ----------------------------------------------------------------------------------
 
 /** The package root: dist/platform/native.js and src/platform/native.ts both sit two levels down. */
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-let cached: NativeAddon | undefined;
+let cached: Record<string, unknown> | undefined;
 
+/** The raw addon, unwrapped and untyped beyond the common part: prefer posixAddon() / windowsAddon(). */
 export function loadNative(root = PACKAGE_ROOT): NativeAddon {
+  return loadRaw(root) as unknown as NativeAddon;
+}
+
+function loadRaw(root: string): Record<string, unknown> {
   if (cached && root === PACKAGE_ROOT) return cached;
   const require = createRequire(join(root, 'package.json'));
   // Diagnostics: load a specific build of the addon (the AddressSanitizer build, a debug build).
   const override = process.env['MBAM_VSS_NATIVE_ADDON'];
-  if (override && root === PACKAGE_ROOT) return (cached = require(override) as NativeAddon);
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
+  if (override && root === PACKAGE_ROOT) return (cached = require(override) as Record<string, unknown>);
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => Record<string, unknown>;
   try {
     const addon = nodeGypBuild(root);
     if (root === PACKAGE_ROOT) cached = addon;
@@ -57,13 +213,98 @@ export function loadNative(root = PACKAGE_ROOT): NativeAddon {
   }
 }
 
-/** Turns an error thrown by native code (with .hresult or an errno .code) into a VssError. */
+/** What the addon can do on this machine; works on every platform. */
+export function nativeCapabilities(): NativeCapabilities {
+  return loadNative().capabilities();
+}
+
+/** Debug counters of native objects alive now (the leak tests). */
+export function nativeLiveObjects(): NativeLiveObjects {
+  return loadNative().liveObjects();
+}
+
+let posixWrapped: PosixAddon | undefined;
+let windowsWrapped: WindowsAddon | undefined;
+
+/** The POSIX build, its failures as VssError. On Windows: E_NOTIMPL (precondition). */
+export function posixAddon(): PosixAddon {
+  if (process.platform === 'win32') throw wrongPlatform('the POSIX native primitives (flock, FIFREEZE, btrfs, FICLONE)', 'Linux');
+  return (posixWrapped ??= wrapFunctions(loadRaw(PACKAGE_ROOT)) as unknown as PosixAddon);
+}
+
+/** The Windows build, its failures as VssError. Elsewhere: E_NOTIMPL (precondition). */
+export function windowsAddon(): WindowsAddon {
+  if (process.platform !== 'win32') throw wrongPlatform('the Windows native backend (VSS, COM, the Service Control Manager)', 'Windows');
+  return (windowsWrapped ??= wrapFunctions(loadRaw(PACKAGE_ROOT)) as unknown as WindowsAddon);
+}
+
+function wrongPlatform(what: string, where: string): VssError {
+  return new VssError(HR.E_NOTIMPL, { message: `${what} exist on ${where} only; this is ${process.platform}`, category: 'precondition' });
+}
+
+/**
+ * Each exported function, wrapped so that a synchronous throw or a rejection from native code
+ * becomes a VssError named after the export. A class (a capitalised export) is wrapped the same
+ * way: its constructor, and the methods of each instance it makes; the instance itself is the
+ * native object, so it can still be handed back to native code (a bridge given to a host).
+ */
+function wrapFunctions(raw: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (typeof value !== 'function') out[name] = value;
+    else if (/^[A-Z]/.test(name)) out[name] = wrapClass(name, value as new (...args: unknown[]) => object);
+    else out[name] = wrapCall(name, value as (...args: unknown[]) => unknown, raw);
+  }
+  return out;
+}
+
+function wrapCall(operation: string, fn: (...args: unknown[]) => unknown, self: unknown): (...args: unknown[]) => unknown {
+  return (...args: unknown[]): unknown => {
+    let r: unknown;
+    try {
+      r = fn.apply(self, args);
+    } catch (e) {
+      throw nativeError(e, operation);
+    }
+    if (r instanceof Promise) return r.catch((e: unknown) => Promise.reject(nativeError(e, operation)));
+    return r;
+  };
+}
+
+function wrapClass(name: string, Raw: new (...args: unknown[]) => object): new (...args: unknown[]) => object {
+  const methods = Object.getOwnPropertyNames(Raw.prototype).filter((m) => m !== 'constructor' && typeof (Raw.prototype as Record<string, unknown>)[m] === 'function');
+  return class {
+    constructor(...args: unknown[]) {
+      let inst: Record<string, unknown>;
+      try {
+        inst = new Raw(...args) as Record<string, unknown>;
+      } catch (e) {
+        throw nativeError(e, `new ${name}`);
+      }
+      // Own properties (the prototype's methods are read-only, so plain assignment would throw).
+      for (const m of methods) {
+        Object.defineProperty(inst, m, { value: wrapCall(`${name}.${m}`, (Raw.prototype as Record<string, (...a: unknown[]) => unknown>)[m]!, inst), configurable: true });
+      }
+      return inst;
+    }
+  };
+}
+
+/**
+ * Turns an error thrown by native code (with .hresult, or an errno .code) into a VssError. A
+ * VssError passes through unchanged, so an error converted at the boundary is never converted
+ * twice. Argument errors (TypeError, RangeError from the addon's checks) are E_INVALIDARG.
+ */
 export function nativeError(e: unknown, operation: string): VssError {
+  if (e instanceof VssError) return e;
   const err = e as { hresult?: number; code?: string; message?: string; path?: string };
   if (typeof err?.hresult === 'number') {
     const info = hresultInfo(err.hresult);
     const op = (e as { operation?: string }).operation;
     return new VssError(err.hresult, { message: `${operation}: ${op ? `${op}: ` : ''}${info.meaning}`, cause: e });
+  }
+  if ((e instanceof TypeError || e instanceof RangeError) && err.code === undefined) {
+    return new VssError(HR.E_INVALIDARG, { message: `${operation}: ${err.message}`, category: 'input', cause: e });
   }
   const code = err?.code;
   const hr = code === 'EPERM' || code === 'EACCES' ? HR.E_ACCESSDENIED : code === 'ENOMEM' ? HR.E_OUTOFMEMORY : HR.E_FAIL;

@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { loadNative } from './native.js';
+import { posixAddon } from './native.js';
 
 /** The system-wide state directory on POSIX (root's default). */
 export const SYSTEM_STATE_DIR = '/var/lib/mbam-vss';
@@ -109,7 +109,7 @@ export async function withStateLock<T>(stateDir: string, fn: () => Promise<T> | 
 async function acquire(lockPath: string, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   if (process.platform === 'win32') return acquireExclusiveFile(lockPath, deadline);
-  const native = loadNative() as unknown as { tryLock(p: string): number };
+  const native = posixAddon();
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     const fd = native.tryLock(lockPath);
     if (fd >= 0) return fd;
@@ -123,7 +123,7 @@ function release(fd: number): void {
     fs.closeSync(fd);
     return;
   }
-  (loadNative() as unknown as { unlock(fd: number): void }).unlock(fd);
+  posixAddon().unlock(fd);
 }
 
 // Windows: an exclusive share-mode open is the lock; the OS closes it when the process dies.

@@ -11,26 +11,10 @@ import { assertExpressWriterMetadata, expressWriterSpec, type ExpressWriterSpec 
 import type { WriterStatus } from '../vss/vssadmin.js';
 import { parseWriterMetadata, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
 import { SQL_WRITER_ID, SQL_WRITER_SERVICE } from '../vss/known-writers.js';
-import { loadNative, nativeError, type NativeAddon } from './native.js';
+import { nativeError, windowsAddon, type GatheredWriter, type WindowsAddon } from './native.js';
 import type { Platform, PrivilegeCheck, SqlWriterCheck } from './platform.js';
 
-export interface GatheredWriter {
-  name: string;
-  writerId: string;
-  instanceId: string;
-  /** VSS_WRITER_STATE value, or null when the writer gave metadata but no status. */
-  state: number | null;
-  failure: number;
-  metadataXml: string | null;
-}
-
-export interface WindowsAddon extends NativeAddon {
-  registerExpressWriter(spec: ExpressWriterSpec): Promise<string>;
-  unregisterExpressWriter(writerId: string): Promise<void>;
-  gatherWriters(): Promise<GatheredWriter[]>;
-  serviceState(name: string): { exists: boolean; state: string };
-  privileges(): { elevated: boolean; administrators: boolean; backupOperators: boolean };
-}
+export type { GatheredWriter, WindowsAddon } from './native.js';
 
 /** The instance name from a gathered writer's metadata, read as XML (entities decoded). */
 function instanceNameOf(w: GatheredWriter): string | undefined {
@@ -48,7 +32,7 @@ export class WindowsPlatform implements Platform {
 
   constructor(
     readonly stateDir: string,
-    private readonly addon: WindowsAddon = loadNative() as WindowsAddon,
+    private readonly addon: Pick<WindowsAddon, 'registerExpressWriter' | 'unregisterExpressWriter' | 'gatherWriters' | 'serviceState' | 'privileges'> = windowsAddon(),
   ) {}
 
   async registerWriter(metadata: WriterMetadata | string): Promise<void> {

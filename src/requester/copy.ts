@@ -17,14 +17,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { loadNative } from '../platform/native.js';
+import { posixAddon, type PosixAddon } from '../platform/native.js';
 import { abortError } from './session.js';
-
-interface NativeCopy {
-  reflink(src: number, dst: number): boolean;
-  startWriteback(fd: number, offset: number, length: number): void;
-  alignedBuffer(size: number): Buffer;
-}
 
 /** O_DIRECT wants the offset, the length and the buffer's address aligned to the logical block size. */
 const ALIGN = 4096;
@@ -77,7 +71,7 @@ export async function copyAndHash(src: string, dst: string, onBytes: (n: number)
  * leave one ring per file waiting to be collected.
  */
 const idleRings: Buffer[][] = [];
-function takeRing(native: NativeCopy): Buffer[] {
+function takeRing(native: PosixAddon): Buffer[] {
   return idleRings.pop() ?? Array.from({ length: BUFFERS }, () => native.alignedBuffer(CHUNK));
 }
 function giveBack(ring: Buffer[]): void {
@@ -85,7 +79,7 @@ function giveBack(ring: Buffer[]): void {
 }
 
 async function copyOnce(src: string, dst: string, tryDirect: boolean, onBytes: (n: number) => void, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
-  const native = loadNative() as unknown as NativeCopy;
+  const native = posixAddon();
   const h = createHash('sha256');
   const ring = takeRing(native);
   let input: Awaited<ReturnType<typeof open>> | undefined;

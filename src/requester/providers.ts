@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { loadNative, nativeError } from '../platform/native.js';
+import { nativeError, posixAddon } from '../platform/native.js';
 import { FrozenFilesystems } from './fs-freeze.js';
 import { btrfsSubvolumeRoot, mountOf, readMounts, type MountInfo } from './mounts.js';
 import { runBoundedCommand } from '../util/bounded-command.js';
@@ -27,11 +27,6 @@ export interface Volume {
   provider: ProviderName;
   /** Set once the snapshot exists: where the volume's contents are read from. */
   view?: string;
-}
-
-interface SnapshotAddon {
-  btrfsSnapshot(source: string, destinationDir: string, name: string, readOnly: boolean): void;
-  btrfsDeleteSubvolume(parentDir: string, name: string): void;
 }
 
 const isRoot = () => typeof process.geteuid === 'function' && process.geteuid() === 0;
@@ -72,7 +67,7 @@ function processAlive(pid: number): boolean {
 }
 
 export async function createBtrfsSnapshots(volumes: Volume[], snapshotSetId: string): Promise<void> {
-  const native = loadNative() as unknown as SnapshotAddon;
+  const native = posixAddon();
   for (const v of volumes) {
     try {
       native.btrfsSnapshot(v.root, v.root, snapshotName(snapshotSetId), true);
@@ -86,7 +81,7 @@ export async function createBtrfsSnapshots(volumes: Volume[], snapshotSetId: str
 /** Deletes one volume's snapshot subvolume; a failure is a VssError naming what is left behind. */
 export function releaseBtrfsSnapshot(v: Volume): void {
   if (!v.view || !fs.existsSync(v.view)) return;
-  const native = loadNative() as unknown as SnapshotAddon;
+  const native = posixAddon();
   try {
     native.btrfsDeleteSubvolume(dirname(v.view), v.view.slice(dirname(v.view).length + 1));
   } catch (e) {
@@ -150,7 +145,7 @@ function safeReaddir(dir: string): string[] {
  * gone); returns what it removed. Snapshots of running backups are left alone.
  */
 export function removeStaleBtrfsSnapshots(volumes: Volume[]): string[] {
-  const native = loadNative() as unknown as SnapshotAddon;
+  const native = posixAddon();
   const removed: string[] = [];
   for (const v of volumes) {
     for (const name of safeReaddir(v.root)) {

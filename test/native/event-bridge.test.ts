@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createEventBridge, loopbackRun, type NativeEventBridge } from '../../src/hosted/bridge.js';
+import { createEventBridge, type NativeEventBridge } from '../../src/hosted/bridge.js';
+import { loopbackRun } from '../support/loopback.js';
 import { EVENT_HANDLER, type WriterEvent } from '../../src/vss/writer-events.js';
 import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
@@ -139,7 +140,10 @@ async function runSoak(env: Record<string, string>) {
     const script = join(dir, 'soak.mjs');
     writeFileSync(
       script,
-      `const { createEventBridge, loopbackRun, liveBridgeCalls } = await import(${JSON.stringify(join(REPO, 'dist', 'hosted', 'bridge.js'))});
+      `const { createEventBridge } = await import(${JSON.stringify(join(REPO, 'dist', 'hosted', 'bridge.js'))});
+       const { loadNative } = await import(${JSON.stringify(join(REPO, 'dist', 'platform', 'native.js'))});
+       const addon = loadNative();
+       const loopbackRun = (b, o) => addon.loopbackRun(b, { ...o, payload: '{}' });
        const { VssError } = await import(${JSON.stringify(join(REPO, 'dist', 'vss', 'errors.js'))});
        const EVENTS = ['Identify','PrepareForBackup','PrepareForSnapshot','Freeze','Thaw','PostSnapshot','BackupComplete','BackupShutdown'];
        let seed = 42; const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
@@ -156,7 +160,7 @@ async function runSoak(env: Record<string, string>) {
        await new Promise((r) => setTimeout(r, 100));
        bridge.close();
        for (let i = 0; i < 5; i++) { global.gc(); await new Promise((r) => setTimeout(r, 20)); }
-       console.log(JSON.stringify({ n: results.length, codes, live: liveBridgeCalls(), pending: bridge.pending(),
+       console.log(JSON.stringify({ n: results.length, codes, live: addon.liveObjects().bridgeCalls, pending: bridge.pending(),
          badCodes: results.filter((r) => ![0, 0x800423F2, 0x800423F3, 0x800423F4].includes(r.hr)).length,
          abortAfterPost: results.some((r, i) => r.event === 'Abort' && ['PostSnapshot','BackupComplete'].includes(results[i-1]?.event)) }));`,
     );

@@ -45,11 +45,23 @@ try {
     const removed = svc.uninstallHostedWriterService();
     return [removed, svc.uninstallHostedWriterService()];
   });
+  // Internals, from their own modules: the bridge, and the addon's test-only loopback driver.
+  const { createEventBridge } = await import(distUrl.replace('index.js', 'hosted/bridge.js'));
+  const { loadNative } = await import(distUrl.replace('index.js', 'platform/native.js'));
+  const addon = loadNative();
   await t('bridge', async () => {
-    const b = m.createEventBridge(async (event) => { if (event === 'Freeze') throw new m.VssError(0x800423F3, { message: 'busy' }); });
-    const r = await m.loopbackRun(b, { events: ['PrepareForSnapshot', 'Freeze', 'Thaw'], timeoutMs: 5000 });
+    const b = createEventBridge(async (event) => { if (event === 'Freeze') throw new m.VssError(0x800423F3, { message: 'busy' }); });
+    const r = await addon.loopbackRun(b, { events: ['PrepareForSnapshot', 'Freeze', 'Thaw'], payload: '{}', timeoutMs: 5000 });
     b.close();
     return r.map((x) => [x.event, x.hr]);
+  });
+  // Host objects whose subscribe failed (Wine) are freed when collected; closed bridges too.
+  await t('live', async () => {
+    const md = m.buildMbamWriterMetadata(m.loadTopology(topology), 'MBAM-REC01');
+    for (let i = 0; i < 20; i++) await new m.HostedWriter({ metadata: md }).subscribe().catch(() => {});
+    const during = addon.liveObjects();
+    for (let i = 0; i < 10 && (addon.liveObjects().hostedWriters > 0 || addon.liveObjects().bridges > 0); i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); }
+    return { during, after: addon.liveObjects() };
   });
 } catch (e) { out.fatal = String(e && e.stack || e); }
 writeFileSync(outFile, JSON.stringify(out));
@@ -77,7 +89,7 @@ describe('Windows backend under Wine', () => {
     // machine's Linux build, which node-gyp-build would otherwise try first.
     const env = { ...process.env, WINEPREFIX: join(tmpdir(), 'mbam-vss-wineprefix'), WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', NODE_SKIP_PLATFORM_CHECK: '1', PREBUILDS_ONLY: '1' };
     const distUrl = 'file:///' + winePath(join(REPO, 'dist', 'index.js')).replace(/\\/g, '/');
-    const code = await run(WINE, [node, winePath(join(dir, 'smoke.mjs')), distUrl, winePath(EXAMPLE_TOPOLOGY), winePath(join(dir, 'state')), winePath(outFile)], env, 240_000);
+    const code = await run(WINE, [node, '--expose-gc', winePath(join(dir, 'smoke.mjs')), distUrl, winePath(EXAMPLE_TOPOLOGY), winePath(join(dir, 'state')), winePath(outFile)], env, 240_000);
     expect(existsSync(outFile), `Windows Node exited ${code} without writing its result`).toBe(true);
     const out = JSON.parse(readFileSync(outFile, 'utf8'));
     expect(out.fatal).toBeUndefined();
@@ -104,6 +116,10 @@ describe('Windows backend under Wine', () => {
     else expect(out.service).toMatchObject({ vssError: true });
     // The event bridge and loopback driver run in Windows Node too (MinGW build).
     expect(out.bridge).toEqual({ ok: true, value: [['PrepareForSnapshot', 0], ['Freeze', HR.VSS_E_WRITERERROR_RETRYABLE], ['Abort', 0]] });
+    // Twenty host objects existed (subscribe fails under Wine); collected, none is left.
+    expect(out.live.ok).toBe(true);
+    expect(out.live.value.during.hostedWriters).toBeGreaterThan(0);
+    expect(out.live.value.after).toEqual({ bridges: 0, bridgeCalls: 0, hostedWriters: 0 });
     expect(code).toBe(0);
   }, 300_000);
 });

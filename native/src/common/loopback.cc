@@ -1,6 +1,11 @@
 // The loopback event source: a native driver that calls the event bridge from its own threads in
 // VSS's order, with VSS's rules (Abort after a failure before PostSnapshot, never after it;
 // BackupShutdown always), so that the bridge is tested and measured on every platform.
+//
+// Test-only, but compiled into the shipped addon: the unit tests, the AddressSanitizer soak, the
+// Wine smoke test of the cross-built prebuild and the benchmark then all exercise the bridge that
+// users get, not a second build of it. It is reached only through test/support/loopback.ts (and
+// the raw addon in bench/ and the soak scripts); src/ neither types nor exports it.
 #include <napi.h>
 
 #include <chrono>

@@ -12,9 +12,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
+#include <thread>
 
 #include "common/event_bridge.h"
+#include "common/live_objects.h"
 #include "common/queue.h"
 #include "win/com_worker.h"
 #include "win/vss_api.h"
@@ -125,13 +126,8 @@ class HostedVssWriter final : public VssWriterAbi {
 
   std::shared_ptr<EventBridge> bridge_;
   HostOptions o_;
+  LiveCounted<LiveKind::kHostedWriter> live_;
 };
-
-std::mutex g_hostsMutex;
-std::vector<std::unique_ptr<HostedVssWriter>>& Hosts() {
-  static std::vector<std::unique_ptr<HostedVssWriter>> hosts;
-  return hosts;
-}
 
 HRESULT ResolveCreateWriter(CreateWriterFn* fn, std::string* why) {
   *fn = nullptr;
@@ -148,9 +144,98 @@ HRESULT ResolveCreateWriter(CreateWriterFn* fn, std::string* why) {
   return S_OK;
 }
 
-class SubscribeWorker : public ComWorker {
+// The JS object of one hosted writer. It owns the native writer (shared with a subscribe or
+// unsubscribe in progress, whose worker thread uses it). While subscribed it holds a strong
+// reference to itself, because VSS may call the writer at any time; unsubscribe() ends that and
+// frees the native writer at once; an object never subscribed, or unsubscribed, is freed when
+// collected. Every free happens on the JS thread (the writer holds the event bridge, which must
+// be released there).
+class HostWrap : public Napi::ObjectWrap<HostWrap> {
  public:
-  SubscribeWorker(Napi::Env env, std::shared_ptr<EventBridge> bridge, HostOptions o) : ComWorker(env), host_(new HostedVssWriter(std::move(bridge), std::move(o))) {}
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "HostedWriterHost", {InstanceMethod("subscribe", &HostWrap::Subscribe), InstanceMethod("unsubscribe", &HostWrap::Unsubscribe)});
+  }
+
+  // new HostedWriterHost(bridge, spec, { instanceName?, source, level, freezeTimeoutMs, eventTimeoutMs })
+  explicit HostWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HostWrap>(info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<EventBridge> bridge = info.Length() > 0 ? UnwrapBridge(info[0]) : nullptr;
+    HostOptions o;
+    std::string error;
+    if (!bridge || info.Length() < 3 || !info[2].IsObject() || !ReadSpec(env, info[1], &o.spec, &error)) {
+      Napi::TypeError::New(env, "new HostedWriterHost(bridge: EventBridge, spec, options): " + error).ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object opts = info[2].As<Napi::Object>();
+    const auto num = [&](const char* k, uint32_t d) { Napi::Value v = opts.Get(k); return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : d; };
+    o.source = static_cast<int>(num("source", VSS_ST_OTHER));
+    o.level = static_cast<int>(num("level", VSS_APP_FRONT_END));
+    o.freezeTimeoutMs = num("freezeTimeoutMs", 60000);
+    o.eventTimeoutMs = num("eventTimeoutMs", 300000);
+    if (opts.Get("instanceName").IsString()) {
+      o.instanceName = Utf8ToWide(opts.Get("instanceName").As<Napi::String>().Utf8Value());
+      o.hasInstanceName = true;
+    }
+    host_ = std::make_shared<HostedVssWriter>(std::move(bridge), std::move(o));
+  }
+
+  // Only reachable while not subscribed (the self-reference) or at environment teardown: then the
+  // writer is unsubscribed on a thread of its own in the MTA, never with COM on the JS thread.
+  ~HostWrap() override {
+    if (subscribed_ && host_) {
+      std::shared_ptr<HostedVssWriter> host = host_;
+      std::thread([host] {
+        Apartment apartment;
+        host->Unsubscribe();
+      }).join();
+    }
+  }
+
+  void Subscribed(bool on) {
+    busy_ = false;
+    if (on == subscribed_) return;
+    subscribed_ = on;
+    if (on) {
+      Ref();
+    } else {
+      Unref();
+      host_.reset();  // ended: nothing may subscribe it again, and its memory goes now
+    }
+  }
+  void Failed() { busy_ = false; }
+
+ private:
+  Napi::Value Subscribe(const Napi::CallbackInfo& info);
+  Napi::Value Unsubscribe(const Napi::CallbackInfo& info);
+  static Napi::Value Resolved(Napi::Env env) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Resolve(env.Undefined());
+    return d.Promise();
+  }
+
+  std::shared_ptr<HostedVssWriter> host_;
+  bool subscribed_ = false;
+  bool busy_ = false;
+};
+
+// Both workers keep the JS object alive while they run and report back to it on the JS thread.
+class HostWorker : public ComWorker {
+ public:
+  HostWorker(Napi::Env env, HostWrap* wrap, std::shared_ptr<HostedVssWriter> host)
+      : ComWorker(env), self_(Napi::Persistent(wrap->Value())), wrap_(wrap), host_(std::move(host)) {}
+
+ protected:
+  Napi::ObjectReference self_;
+  HostWrap* wrap_;
+  std::shared_ptr<HostedVssWriter> host_;
+};
+
+class SubscribeWorker : public HostWorker {
+ public:
+  using HostWorker::HostWorker;
+  ~SubscribeWorker() override {
+    if (!done_) wrap_->Failed();
+  }
 
  protected:
   void Run() override {
@@ -158,76 +243,57 @@ class SubscribeWorker : public ComWorker {
     std::string why;
     if (Fail(ResolveCreateWriter(&create, &why), why)) return;
     std::string what;
-    if (Fail(host_->Subscribe(create, &what), what)) {
-      host_.reset();
-      return;
-    }
-    std::lock_guard<std::mutex> lock(g_hostsMutex);
-    Hosts().push_back(std::move(host_));
-    handle_ = Hosts().size() - 1;
+    if (Fail(host_->Subscribe(create, &what), what)) host_->Unsubscribe();  // undo a partial subscription, here in the MTA
   }
-  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(handle_)); }
+  Napi::Value Result(Napi::Env env) override {
+    done_ = true;
+    wrap_->Subscribed(true);
+    return env.Undefined();
+  }
 
  private:
-  std::unique_ptr<HostedVssWriter> host_;
-  size_t handle_ = 0;
+  bool done_ = false;
 };
 
-class UnsubscribeWorker : public ComWorker {
+class UnsubscribeWorker : public HostWorker {
  public:
-  UnsubscribeWorker(Napi::Env env, size_t handle) : ComWorker(env), handle_(handle) {}
+  using HostWorker::HostWorker;
 
  protected:
-  void Run() override {
-    std::unique_ptr<HostedVssWriter> host;
-    {
-      std::lock_guard<std::mutex> lock(g_hostsMutex);
-      if (handle_ < Hosts().size()) host = std::move(Hosts()[handle_]);
-    }
-    if (host) host->Unsubscribe();
+  void Run() override { host_->Unsubscribe(); }
+  Napi::Value Result(Napi::Env env) override {
+    wrap_->Subscribed(false);
+    return env.Undefined();
   }
-
- private:
-  size_t handle_;
 };
 
-// hostedWriterSubscribe(bridge, spec, { instanceName?, source, level, freezeTimeoutMs, eventTimeoutMs }) -> Promise<handle>
-Napi::Value HostedWriterSubscribe(const Napi::CallbackInfo& info) {
+Napi::Value HostWrap::Subscribe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<EventBridge> bridge = info.Length() > 0 ? UnwrapBridge(info[0]) : nullptr;
-  HostOptions o;
-  std::string error;
-  if (!bridge || info.Length() < 3 || !info[2].IsObject() || !ReadSpec(env, info[1], &o.spec, &error)) {
-    Napi::TypeError::New(env, "hostedWriterSubscribe(bridge, spec, options): " + error).ThrowAsJavaScriptException();
+  if (subscribed_) return Resolved(env);
+  if (busy_ || !host_) {
+    Napi::Error::New(env, busy_ ? "HostedWriterHost.subscribe: a subscribe or unsubscribe is in progress" : "HostedWriterHost.subscribe: this writer was unsubscribed; create a new one")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Object opts = info[2].As<Napi::Object>();
-  const auto num = [&](const char* k, uint32_t d) { Napi::Value v = opts.Get(k); return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : d; };
-  o.source = static_cast<int>(num("source", VSS_ST_OTHER));
-  o.level = static_cast<int>(num("level", VSS_APP_FRONT_END));
-  o.freezeTimeoutMs = num("freezeTimeoutMs", 60000);
-  o.eventTimeoutMs = num("eventTimeoutMs", 300000);
-  if (opts.Get("instanceName").IsString()) {
-    o.instanceName = Utf8ToWide(opts.Get("instanceName").As<Napi::String>().Utf8Value());
-    o.hasInstanceName = true;
-  }
-  return QueueWorker<SubscribeWorker>(env, bridge, std::move(o));
+  busy_ = true;
+  return QueueWorker<SubscribeWorker>(env, this, host_);
 }
 
-Napi::Value HostedWriterUnsubscribe(const Napi::CallbackInfo& info) {
+Napi::Value HostWrap::Unsubscribe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) {
-    Napi::TypeError::New(env, "hostedWriterUnsubscribe(handle)").ThrowAsJavaScriptException();
+  if (!subscribed_) return Resolved(env);
+  if (busy_) {
+    Napi::Error::New(env, "HostedWriterHost.unsubscribe: a subscribe or unsubscribe is in progress").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  return QueueWorker<UnsubscribeWorker>(env, info[0].As<Napi::Number>().Uint32Value());
+  busy_ = true;
+  return QueueWorker<UnsubscribeWorker>(env, this, host_);
 }
 
 }  // namespace
 
 void RegisterHostedWriterExports(Napi::Env env, Napi::Object exports) {
-  exports.Set("hostedWriterSubscribe", Napi::Function::New(env, HostedWriterSubscribe, "hostedWriterSubscribe"));
-  exports.Set("hostedWriterUnsubscribe", Napi::Function::New(env, HostedWriterUnsubscribe, "hostedWriterUnsubscribe"));
+  exports.Set("HostedWriterHost", HostWrap::Define(env));
 }
 
 }  // namespace win
