@@ -5,7 +5,7 @@
  * snapshot is found and removed by the next one.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backup, type ProgressEvent } from '../../src/requester/backup.js';
@@ -74,6 +74,27 @@ async function staysQuiet(dir: string, events: ProgressEvent[], ms: number): Pro
   const n = events.length;
   await until(() => events.length > n || leftovers(dir).length > 0, ms);
   return { newEvents: events.length - n, leftovers: leftovers(dir) };
+}
+
+/** Bytes written so far under a directory (a partial set being filled). */
+function partialBytes(dir: string): number {
+  let n = 0;
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true, recursive: true });
+  } catch {
+    return 0; // removed meanwhile
+  }
+  for (const e of entries) {
+    if (e.isFile()) {
+      try {
+        n += statSync(join(e.parentPath ?? dir, e.name)).size;
+      } catch {
+        // removed meanwhile
+      }
+    }
+  }
+  return n;
 }
 
 describe('no false success', () => {
@@ -336,14 +357,18 @@ describe('the CLI', () => {
     let stderr = '';
     let sent = false;
     p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => {
-      stderr += d;
-      if (!sent && stderr.includes('"type":"file"')) {
+    p.stderr.on('data', (d) => (stderr += d));
+    const closed = new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+    // The copy is under way once the partial set holds data (progress off a terminal is throttled
+    // to one line every 5 s, so the set itself is the condition to wait for).
+    const copying = () => readdirSync(root).filter((n) => n.startsWith('.set.partial-')).some((n) => partialBytes(join(root, n)) > 0);
+    for (const until = Date.now() + 50_000; !sent && p.exitCode === null && Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
+      if (copying()) {
         sent = true;
         p.kill(sig);
       }
-    });
-    const exit = await new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+    }
+    const exit = await closed;
     expect(sent).toBe(true);
     expect(exit, stderr.slice(-500)).toBe(code);
     expect(JSON.parse(stdout)).toMatchObject({ ok: false, error: { category: 'aborted', name: 'E_ABORT' } });
