@@ -35,8 +35,18 @@ const isRoot = () => typeof process.geteuid === 'function' && process.geteuid() 
 export function planVolume(path: string, choice: ProviderChoice, hasSnapshotCommand: boolean): Volume {
   const mount = mountOf(path);
   let provider: ProviderName;
-  if (choice === 'auto') provider = mount.fsType === 'btrfs' && isRoot() ? 'btrfs' : hasSnapshotCommand ? 'external' : 'copy';
-  else provider = choice;
+  if (choice === 'auto') {
+    provider = mount.fsType === 'btrfs' && isRoot() ? 'btrfs' : hasSnapshotCommand ? 'external' : 'copy';
+    // The copy provider takes no snapshot: the writers stay frozen (their I/O held) for the whole
+    // copy. That is a choice an operator makes knowingly, never one 'auto' falls into.
+    if (provider === 'copy') {
+      throw new VssError(HR.VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER, {
+        message: `no snapshot provider serves ${path} on ${mount.fsType} (${mount.mountPoint}): ${mount.fsType === 'btrfs' ? 'btrfs snapshots need root' : 'it is not btrfs'} and no --snapshot-command was given; 'auto' does not fall back to copying inside the freeze window`,
+        category: 'precondition',
+        hint: 'Pass --provider external --snapshot-command CMD (LVM, a SAN or cloud snapshot), or --provider copy to copy while the writers are frozen (then size --freeze-timeout for the copy).',
+      });
+    }
+  } else provider = choice;
   if (provider === 'btrfs' && mount.fsType !== 'btrfs') {
     throw new VssError(HR.VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER, { message: `${path} is on ${mount.fsType} (${mount.mountPoint}), not btrfs`, category: 'precondition' });
   }

@@ -220,3 +220,21 @@ describe('dependencies', () => {
     expect(readManifest(join(root, 'set')).files.map((f) => f.source)).toContain(join(other.data, 'dep.bin'));
   });
 });
+
+describe("provider 'auto'", () => {
+  it('refuses to fall back to copying inside the freeze window where no snapshot provider serves the data', async () => {
+    const { root, data } = setup();
+    const { mountOf } = await import('../../src/requester/mounts.js');
+    const fsType = mountOf(data).fsType;
+    // On btrfs as root 'auto' has a real snapshot provider; the refusal is for everything else.
+    if (fsType === 'btrfs' && process.geteuid?.() === 0) return;
+    let frozen = false;
+    const err = await backup({ to: join(root, 'set'), provider: 'auto', writers: [writer(data, { onFreeze: () => void (frozen = true) })] }).catch((e) => e);
+    expect(err).toBeInstanceOf(VssError);
+    expect(err).toMatchObject({ hresult: HR.VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER, category: 'precondition' });
+    expect(err.message).toMatch(/'auto' does not fall back to copying inside the freeze window/);
+    expect(err.hint).toMatch(/--provider external --snapshot-command/);
+    expect(frozen).toBe(false);
+    expect(readdirSync(root).filter((n) => n.includes('set'))).toEqual([]);
+  });
+});
