@@ -136,7 +136,7 @@ export function registerBackupCommands(program: Command): void {
           progress.finish();
           // The history says the backup failed; if even that cannot be written, the backup's own
           // error is what the operator needs to see.
-          tryRecordBackup(out, stateDir, { ok: false, by: 'requester', error: (e as Error).message });
+          tryRecordBackup(out, stateDir, { ok: false, by: 'requester', error: (e as Error).message, backupSet: opts.to }); // where status looks for leftovers
           throw e;
         });
         // The set is complete and published: a history that cannot be written is a warning, not a

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { dirname, resolve } from 'node:path';
 import { status } from '../install/operations.js';
+import { readHistory } from '../mbam/history.js';
+import { findLeftoverSnapshots, type LeftoverSnapshot } from '../requester/providers.js';
 import { resolveStateDir } from '../platform/state.js';
 import { formatVssadminWriters } from '../vss/vssadmin.js';
 import { action, EXIT, platformFor, type GlobalOptions } from './common.js';
@@ -8,15 +11,17 @@ import { writerView } from './format.js';
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description('registered writers, unreadable registry entries, and any unfinished install journal')
+    .description('registered writers, unreadable registry entries, any unfinished install journal, and snapshots or partial sets a killed backup left')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExit: 0 clean; 1 an unfinished transaction (the next install/uninstall rolls it back) or an unreadable entry; 4 a rollback that could not complete.')
+    .addHelpText('after', '\nExit: 0 clean; 1 an unfinished transaction (the next install/uninstall rolls it back), an unreadable entry, or a leftover of a killed backup (the next backup of that volume removes its btrfs snapshot); 4 a rollback that could not complete.')
     .action(
       action(async (out, _opts, cmd: Command) => {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const stateDir = resolveStateDir(g.stateDir);
-        const r = await status({ platform: platformFor(g), stateDir });
-        out.result({ ...r, writers: r.writers.map(writerView) }, () => {
+        const platform = platformFor(g);
+        const r = await status({ platform, stateDir });
+        const leftovers = process.platform === 'win32' ? [] : await backupLeftovers(platform, stateDir);
+        out.result({ ...r, writers: r.writers.map(writerView), leftovers }, () => {
           const lines = [`state directory: ${stateDir}`, r.writers.length ? formatVssadminWriters(r.writers).trimEnd() : 'no writers registered'];
           for (const p of r.problems) lines.push(`UNREADABLE registry entry ${p.path}: ${p.problem}`);
           const u = r.unfinished;
@@ -27,10 +32,29 @@ export function registerStatusCommand(program: Command): void {
             );
             for (const s of u.steps) lines.push(`  ${s.step}: acted ${s.acted}${s.undone ? ', undone' : ''}${s.undoError ? `, undo failed: ${s.undoError}` : ''}`);
           }
+          for (const l of leftovers) lines.push(`LEFTOVER ${l.kind} ${l.path}${l.ownerAlive ? ' (its backup is still running)' : ''}`);
           return lines.join('\n');
         });
         if (r.unfinished?.rollbackIncomplete) return EXIT.INCOMPLETE;
-        return r.unfinished || r.problems.length ? EXIT.FAILED : EXIT.OK;
+        return r.unfinished || r.problems.length || leftovers.some((l) => !l.ownerAlive) ? EXIT.FAILED : EXIT.OK;
       }),
     );
+}
+
+/**
+ * What killed backups left: btrfs snapshots next to the registered writers' files, external
+ * snapshots still mounted, and expose directories or partial sets beside the sets the history names.
+ */
+async function backupLeftovers(platform: ReturnType<typeof platformFor>, stateDir: string): Promise<LeftoverSnapshot[]> {
+  const writers = await platform.listWriters();
+  const paths = new Set<string>();
+  for (const w of writers) {
+    try {
+      for (const c of (await platform.getWriterMetadata(w.instanceId)).components) for (const f of c.files) paths.add(f.path);
+    } catch {
+      // an unreadable entry is reported by status itself
+    }
+  }
+  const targets = new Set(readHistory(stateDir).flatMap((e) => (e.backupSet ? [dirname(resolve(e.backupSet))] : [])));
+  return findLeftoverSnapshots([...paths], [...targets]);
 }

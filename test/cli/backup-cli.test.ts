@@ -64,3 +64,31 @@ describe('mbam-vss backup / verify / restore', () => {
     expect(sets.history[1]).toMatchObject({ by: 'requester', backupSet: set });
   });
 });
+
+describe('mbam-vss status after a killed backup', () => {
+  it('lists the partial set and expose directory a killed backup left beside its target, and exits 1', async () => {
+    const root = tempDir();
+    const state = join(root, 'state');
+    mkdirSync(state, { recursive: true });
+    const target = join(root, 'backups');
+    mkdirSync(target);
+    const id = '3f2b8a4e-0c1d-4e5f-8a9b-0c1d2e3f4a5b';
+    // What a SIGKILLed backup leaves: its staging directory and the expose root of its snapshots,
+    // and (written before it started copying, as the CLI does on failure) the target in the history.
+    mkdirSync(join(target, `.set.partial-${id}`));
+    mkdirSync(join(target, `.set.snapshots-${id}`));
+    writeFileSync(join(state, 'history.jsonl'), JSON.stringify({ at: new Date().toISOString(), ok: false, by: 'requester', error: 'killed', backupSet: join(target, 'set') }) + '\n');
+    const clean = await runCliAsync(['status', '--state-dir', join(root, 'other-state'), '--json']);
+    expect(clean.code, clean.stderr).toBe(0);
+    const s = await runCliAsync(['status', '--state-dir', state, '--json']);
+    expect(s.code, s.stderr).toBe(1);
+    expect(s.json().leftovers).toEqual(
+      expect.arrayContaining([
+        { path: join(target, `.set.partial-${id}`), kind: 'partial-set' },
+        { path: join(target, `.set.snapshots-${id}`), kind: 'external-expose-dir' },
+      ]),
+    );
+    const text = await runCliAsync(['status', '--state-dir', state]);
+    expect(text.stdout).toContain(`LEFTOVER partial-set ${join(target, `.set.partial-${id}`)}`);
+  });
+});
