@@ -54,7 +54,8 @@ export {
   type WriterMetadata,
 } from './vss/writer-metadata.js';
 export { parseBackupComponents, writeBackupComponents, BCD_NAMESPACE, type BackupComponent, type WriterComponents, type BackupComponentsDocument } from './vss/backup-components.js';
-export { parseDiskshadowManifest, type DiskshadowManifest } from './vss/diskshadow.js';
+export { parseDiskshadowManifest, parseDiskshadowWriters, type DiskshadowManifest, type DiskshadowWriter } from './vss/diskshadow.js';
+export { SQL_WRITER_ID, SQL_WRITER_NAME, SQL_WRITER_SERVICE, sqlWriterLogicalPath } from './vss/known-writers.js';
 export { parseVssadminWriters, formatVssadminWriters, VSSADMIN_BANNER, type WriterStatus, type ParsedVssadminWriter } from './vss/vssadmin.js';
 export { checkExpressWriterMetadata, type ExpressRuleViolation } from './vss/express-writer.js';
 export type { InProcessWriter, WriterHandlers, WriterEventContext, WriterEvent } from './vss/writer-events.js';
@@ -68,6 +69,7 @@ export {
   DEFAULT_COMPLIANCE_DATABASE,
   RECOVERY_CERTIFICATE,
   DATABASE_ROLES,
+  sqlTargetOf,
   type DatabaseRole,
   type SecretRef,
   type SqlAuth,
@@ -87,6 +89,7 @@ export { TOOL_VERSION } from './version.js';
 
 // SQL Server: the POSIX SQL Server writer.
 export { createSqlSnapshotWriter, type SqlSnapshotWriter, type SqlSnapshotWriterOptions } from './sql/sql-writer.js';
+export type { SqlTarget, SqlEndpoint } from './sql/target.js';
 
 // The POSIX requester: backup, restore, verify.
 export { backup, type BackupOptions, type BackupResult, type ProgressEvent, type WriterOutcome } from './requester/backup.js';

@@ -21,6 +21,7 @@ const PUBLIC = [
   'parseGuid', 'parseTopology', 'parseVssadminWriters', 'parseWriterMetadata', 'readManifest',
   'resolveServer', 'resolveStateDir', 'restore', 'runHealth', 'sqlInstanceLogicalPath', 'verifyBackupSet',
   'writeBackupComponents', 'writeWriterMetadata',
+  'parseDiskshadowWriters', 'SQL_WRITER_ID', 'SQL_WRITER_NAME', 'SQL_WRITER_SERVICE', 'sqlWriterLogicalPath', 'sqlTargetOf',
 ];
 
 /** Internal names that were exported once and must not come back. */
