@@ -176,6 +176,27 @@ describe('suspend for snapshot backup', () => {
     expect(s.suspended()).toEqual([]);
   });
 
+  it('at most 64 databases: 925 (severity 19); the group form needs ALTER SETTINGS (15247)', async () => {
+    const names = Array.from({ length: 65 }, (_, i) => `d${i}`);
+    const s = await server({ databases: names.map((name) => ({ name })), logins: { mbam_vss: PW, dbo: { password: PW, databases: { d0: { roles: ['db_owner'] } } } } });
+    const p = await connect(s);
+    const e = await failure(p.request().batch(`ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = (${names.map((n) => `[${n}]`).join(', ')}))`));
+    expect(e).toMatchObject({ number: 925, class: 19, message: 'Maximum number of databases used for each query has been exceeded. The maximum allowed is 64.' });
+    const d = await connect(s, 'dbo');
+    expect((await failure(d.request().batch('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([d0]))'))).number).toBe(15247);
+    await d.request().batch('ALTER DATABASE [d0] SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON');
+    expect(s.suspended().map((x) => x.database)).toEqual(['d0']);
+  });
+
+  it('USE changes the session database; a database without a user is 916', async () => {
+    const s = await server({ databases: [{ name: 'a' }, { name: 'b' }], logins: { mbam_vss: PW, u: { password: PW, databases: { a: {} } } } });
+    const p = await connect(s, 'u');
+    const r = await p.request().batch('USE [a]; SELECT DB_NAME() AS db');
+    expect(r.recordset).toEqual([{ db: 'a' }]);
+    expect((await failure(p.request().batch('USE [b]'))).number).toBe(916);
+    expect((await failure(p.request().batch('USE [nope]'))).number).toBe(911);
+  });
+
   it('an older server does not know the option', async () => {
     const s = await server({ productMajorVersion: 15, databases: [{ name: 'db1' }] });
     const p = await connect(s);

@@ -86,7 +86,6 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
   const productVersion = options.productVersion ?? (options.productMajorVersion ? (VERSIONS[options.productMajorVersion] ?? `${options.productMajorVersion}.0.1000.0`) : undefined);
   const model = new Model({ ...options, ...(productVersion ? { productVersion } : {}), ...(productVersion && !productVersion.startsWith('16.') && options.productUpdateLevel === undefined ? { productUpdateLevel: null, productUpdateReference: null } : {}) });
   const sockets = new Map<number, { socket: net.Socket; session: Session; cancel?: () => void }>();
-  let nextSpid = 51;
   const handle: TdsServerHandle = {
     port: 0,
     close: async () => {
@@ -99,8 +98,8 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     backups: model.events.backups,
     certificateBackups: model.events.certificateBackups,
     restores: model.events.restores,
-    // KILL ends the session; its suspension goes with it.
-    killSession: (spid) => sockets.get(spid)?.socket.destroy(),
+    // KILL ends the session; its suspension goes with it. A reset (RST), as a dropped connection.
+    killSession: (spid) => sockets.get(spid)?.socket.resetAndDestroy(),
     faults: options.faults ?? {},
     state: { databases: model.databases, certificates: model.certificates, backupHistory: model.backupHistory, model },
     database: (name) => model.db(name),
@@ -125,7 +124,9 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
   const msg = (e: SqlError, line: number): W.Message => ({ number: e.number, state: e.state, severity: e.severity, message: e.message, line });
 
   function onConnection(socket: net.Socket, encrypted: boolean): void {
-    const spid = nextSpid++;
+    // SQL Server reuses the session ids of ended sessions; user sessions start at 51.
+    let spid = 51;
+    while (sockets.has(spid)) spid++;
     const session: Session = { spid, login: '', database: 'master', tranCount: 0, encrypted, open: true, connectedAt: new Date(), masterKeyOpen: new Set() };
     const entry: { socket: net.Socket; session: Session; cancel?: () => void } = { socket, session };
     sockets.set(spid, entry);
@@ -269,7 +270,8 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
           handle.onStatement?.(st.kind, spid, st.text);
           const f = handle.faults;
           if (f.killOn?.some((x) => matches(x, st))) {
-            socket.destroy();
+            // A reset (RST): tedious handles it cleanly, where a FIN mid-request trips its state machine.
+            socket.resetAndDestroy();
             return;
           }
           if (f.noAnswer?.some((x) => matches(x, st))) {
