@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import sql from 'mssql';
 import { startTdsServer, type TdsServerHandle, type TdsServerOptions } from '../support/tds-server.js';
 
@@ -334,6 +335,20 @@ describe('permissions and visibility', () => {
     expect(r.recordset[0]).toEqual({ b: 1, al: 0, n: null, sa: 0, who: 'op' });
   });
 
+  it('user tables: 208 when missing, 229 without SELECT, empty with it; COUNT(*) and HAS_PERMS_BY_NAME OBJECT', async () => {
+    const s = await server({
+      databases: [{ name: 'R', tables: ['RecoveryAndHardwareCore.Keys'] }],
+      logins: { mbam_vss: PW, helpdesk: { password: PW, databases: { R: {} } }, reader: { password: PW, databases: { R: { roles: ['db_datareader'] } } } },
+    });
+    const h = await connect(s, 'helpdesk', PW, 'R');
+    const denied = await failure(h.request().query('SELECT TOP (1) RecoveryKeyId FROM [RecoveryAndHardwareCore].[Keys]'));
+    expect(denied).toMatchObject({ number: 229, class: 14, message: "The SELECT permission was denied on the object 'Keys', database 'R', schema 'RecoveryAndHardwareCore'." });
+    expect((await h.request().query("SELECT HAS_PERMS_BY_NAME('RecoveryAndHardwareCore.Keys', 'OBJECT', 'SELECT') AS p")).recordset[0].p).toBe(0);
+    expect((await failure(h.request().query('SELECT COUNT(*) AS n FROM RecoveryAndHardwareCore.Machines'))).number).toBe(208);
+    const r = await connect(s, 'reader', PW, 'R');
+    expect((await r.request().query('SELECT COUNT(*) AS n FROM R.RecoveryAndHardwareCore.Keys')).recordset).toEqual([{ n: 0 }]);
+  });
+
   it('refuses a wrong password with 18456', async () => {
     const s = await server();
     await expect(connect(s, 'mbam_vss', 'wrong')).rejects.toMatchObject({ code: 'ELOGIN' });
@@ -367,6 +382,19 @@ describe('certificates', () => {
     await dp.request().batch(create);
     const c = await dp.request().query('SELECT name, pvt_key_encryption_type_desc FROM sys.certificates');
     expect(c.recordset).toEqual([{ name: 'cert', pvt_key_encryption_type_desc: 'ENCRYPTED_BY_MASTER_KEY' }]);
+  });
+});
+
+describe('TLS', () => {
+  it('TDS 8 strict: TLS first, and the session shows as encrypted', async () => {
+    const dir = tmp();
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    const s = await server({ tls: 'strict', tlsCert: { key: fs.readFileSync(join(dir, 'k.pem'), 'utf8'), cert: fs.readFileSync(join(dir, 'c.pem'), 'utf8') } });
+    const pool = new sql.ConnectionPool({ server: '127.0.0.1', port: s.port, user: 'mbam_vss', password: PW, options: { encrypt: 'strict' as unknown as boolean, cryptoCredentialsDetails: { ca: [fs.readFileSync(join(dir, 'c.pem'), 'utf8')] } }, pool: { max: 1, min: 0 } });
+    pools.push(pool);
+    await pool.connect();
+    const r = await pool.request().query('SELECT encrypt_option FROM sys.dm_exec_connections WHERE session_id = @@SPID');
+    expect(r.recordset).toEqual([{ encrypt_option: 'TRUE' }]);
   });
 });
 

@@ -36,6 +36,8 @@ export interface TdsDatabase {
   availabilityGroup?: string;
   /** Whether the database has a database master key (##MS_DatabaseMasterKey##). Default: false, master: true. */
   masterKey?: boolean;
+  /** User tables, schema-qualified ('RecoveryAndHardwareCore.Keys'); empty, with the columns given (any column when omitted). */
+  tables?: (string | { name: string; columns?: string[] })[];
 }
 export interface TdsCertificate {
   name: string;
@@ -65,6 +67,8 @@ export interface TdsDatabaseUser {
   permissions?: string[];
   /** Permissions on certificates of this database, by certificate name (CONTROL, VIEW DEFINITION...). */
   certificates?: Record<string, string[]>;
+  /** Permissions on tables, by schema-qualified name (SELECT...). DENY is not modelled. */
+  objects?: Record<string, string[]>;
 }
 export interface TdsLogin {
   password: string;
@@ -112,6 +116,7 @@ export interface DatabaseState {
   groupDatabaseId: string | null;
   masterKey: boolean;
   system: boolean;
+  tables: { schema: string; name: string; columns: string[] | null }[];
   /** Log sequence numbers, for the backup history. */
   lsn: bigint;
   /** Differential base: the checkpoint LSN of the last full (non-COPY_ONLY) backup. */
@@ -275,6 +280,11 @@ export class Model {
       groupDatabaseId: d.availabilityGroup ? randomUUID().toUpperCase() : null,
       masterKey: d.masterKey ?? d.name === 'master',
       system,
+      tables: (d.tables ?? []).map((t) => {
+        const { name, columns } = typeof t === 'string' ? { name: t, columns: undefined } : t;
+        const [schema, table] = name.includes('.') ? [name.slice(0, name.indexOf('.')), name.slice(name.indexOf('.') + 1)] : ['dbo', name];
+        return { schema, name: table, columns: columns ?? null };
+      }),
       lsn: BigInt(id) * 1000000000n + 37000000001000n,
       differentialBaseLsn: null,
       differentialMapValid: true,
@@ -347,6 +357,18 @@ export class Model {
     const perms = Object.entries(u?.certificates ?? {}).find(([k]) => eq(k, cert.name))?.[1] ?? [];
     return perms.map((p) => p.toUpperCase()).some((p) => p === perm || p === 'CONTROL');
   }
+  /** SELECT on a user table: sysadmin, dbo, db_owner, db_datareader, or a grant on the object. */
+  objectPerm(s: Session, db: DatabaseState, schema: string, table: string, perm: string): boolean {
+    if (this.hasDbPerm(s, db, 'CONTROL') || (perm === 'SELECT' && this.hasDbPerm(s, db, 'SELECT'))) return true;
+    const u = this.user(s, db.name);
+    const perms = Object.entries(u?.objects ?? {}).find(([k]) => eq(k, `${schema}.${table}`) || eq(k, `[${schema}].[${table}]`))?.[1] ?? [];
+    return perms.map((p) => p.toUpperCase()).includes(perm);
+  }
+  findTable(db: DatabaseState, parts: string[]): { schema: string; name: string; columns: string[] | null } | undefined {
+    const [schema, name] = parts.length >= 2 ? [parts[parts.length - 2]!, parts[parts.length - 1]!] : ['dbo', parts[0]!];
+    return db.tables.find((t) => eq(t.schema, schema) && eq(t.name, name));
+  }
+
   canCreateDatabase(s: Session): boolean {
     return this.hasServerPerm(s, 'CREATE ANY DATABASE') || this.hasServerPerm(s, 'ALTER ANY DATABASE');
   }
@@ -529,7 +551,7 @@ export class Model {
     // Databases in an availability group cannot be taken offline: 1468 (Always On docs,
     // "Prerequisites, restrictions": a database must be removed from the group first).
     if (db.availabilityGroup)
-      throw this.alterDbFailure(new SqlError(1468, `The operation cannot be performed on database "${db.name}" because it is involved in a database mirroring session or an availability group. Some operations are not allowed on a database that is participating in a database mirroring session or in an availability group.`));
+      throw this.alterDbFailure(new SqlError(1468, `The operation cannot be performed on database "${db.name}" because it is involved in a database mirroring session or an availability group. Some operations are not allowed on a database that is participating in a database mirroring session or in an availability group.`, 16, 2));
     if (st.kind === 'set-online') {
       // 5052 "%ls is not permitted while a database is in the %ls state."
       if (db.state === 'RESTORING') throw this.alterDbFailure(new SqlError(5052, 'ALTER DATABASE is not permitted while a database is in the Restoring state.'));
@@ -880,7 +902,7 @@ export class Model {
   // ---- SELECT -----------------------------------------------------------------------------------
 
   private select(s: Session, st: Extract<Statement, { kind: 'select' }>, params: Record<string, unknown>): ResultSet {
-    let source: { columns: Column[]; rows: Record<string, Value>[] } | undefined;
+    let source: { columns: Column[]; rows: Record<string, Value>[]; anyColumn?: boolean } | undefined;
     if (st.from) source = this.view(s, st.from, params);
     const rowsIn: (Record<string, Value> | undefined)[] = source ? source.rows : [undefined];
     const sc = source?.columns;
@@ -896,7 +918,24 @@ export class Model {
         return 0;
       });
     }
-    if (st.top !== undefined) rows = rows.slice(0, st.top);
+    if (st.top !== undefined && !st.items.some((i) => i.expr?.e === 'call' && i.expr.fn === 'COUNT')) rows = rows.slice(0, st.top);
+    if (source?.anyColumn) {
+      // A table declared without columns accepts any column name (as nvarchar).
+      const names = new Set<string>();
+      const walk = (e: Expr | undefined): void => {
+        if (!e) return;
+        if (e.e === 'col') names.add(e.parts[e.parts.length - 1]!.toLowerCase());
+        if (e.e === 'call') e.args.forEach(walk);
+      };
+      st.items.forEach((i) => walk(i.expr));
+      source.columns.push(...[...names].map((n) => ({ name: n, type: 'nvarchar' as const })));
+    }
+    // COUNT(*) / COUNT(expr) without GROUP BY: one row over the filtered rows.
+    const isCount = (e?: Expr) => e?.e === 'call' && e.fn === 'COUNT';
+    if (st.items.some((i) => isCount(i.expr))) {
+      if (!st.items.every((i) => isCount(i.expr))) throw notModelled(`${st.text} (aggregates mixed with columns)`);
+      return { columns: st.items.map((i) => ({ name: i.alias ?? '', type: 'int' as const })), rows: [st.items.map(() => rows.length)] };
+    }
     const columns: Column[] = [];
     const getters: ((r: Record<string, Value> | undefined) => Value)[] = [];
     for (const item of st.items) {
@@ -1070,6 +1109,14 @@ export class Model {
           if (!c) return { v: null, type: 'int' };
           return { v: this.certPerm(s, c, perm) ? 1 : 0, type: 'int' };
         }
+        if (cls === 'OBJECT') {
+          // securable: [db.]schema.table
+          const parts = String(securable).split('.').map((x) => x.replace(/^\[|\]$/g, ''));
+          const db = this.db(parts.length === 3 ? parts[0]! : s.database)!;
+          const t = db && this.findTable(db, parts.slice(-2));
+          if (!t) return { v: null, type: 'int' };
+          return { v: this.objectPerm(s, db, t.schema, t.name, perm) ? 1 : 0, type: 'int' };
+        }
         throw notModelled(`HAS_PERMS_BY_NAME class ${cls}`);
       }
       default:
@@ -1078,7 +1125,7 @@ export class Model {
     }
   }
 
-  private view(s: Session, from: FromSource, params: Record<string, unknown>): { columns: Column[]; rows: Record<string, Value>[] } {
+  private view(s: Session, from: FromSource, params: Record<string, unknown>): { columns: Column[]; rows: Record<string, Value>[]; anyColumn?: boolean } {
     const parts = from.parts.map((p) => p.toLowerCase());
     const dbName = parts.length === 3 ? parts[0]! : s.database;
     const name = parts.slice(-2).join('.');
@@ -1179,10 +1226,14 @@ export class Model {
           rows: this.backupHistory.map((b) => lower({ backup_set_id: b.backupSetId, media_set_id: b.mediaSetId, position: b.position, name: b.name, database_name: b.databaseName, server_name: this.serverName, user_name: b.userName, type: b.type, is_snapshot: b.isSnapshot, is_copy_only: b.isCopyOnly, first_lsn: b.firstLsn, last_lsn: b.lastLsn, checkpoint_lsn: b.checkpointLsn, database_backup_lsn: b.databaseBackupLsn, differential_base_lsn: b.differentialBaseLsn, backup_start_date: b.start, backup_finish_date: b.finish, recovery_model: b.recoveryModel })),
         };
       }
-      default:
-        // Tables of user databases (RecoveryAndHardwareCore.Keys...) and other views are not modelled.
-        if (!name.startsWith('sys.') && !name.startsWith('dbo.')) throw notModelled(`SELECT FROM ${from.parts.join('.')}`);
-        throw invalid();
+      default: {
+        if (name.startsWith('sys.')) throw invalid();
+        // A user table: 208 when it does not exist; SELECT permission else 229 (severity 14). Tables are empty.
+        const t = this.findTable(db, from.parts.length === 3 ? from.parts.slice(1) : from.parts);
+        if (!t) throw invalid();
+        if (!this.objectPerm(s, db, t.schema, t.name, 'SELECT')) throw new StatementFailure([new SqlError(229, `The SELECT permission was denied on the object '${t.name}', database '${db.name}', schema '${t.schema}'.`, 14)]);
+        return { columns: (t.columns ?? []).map((c) => ({ name: c, type: 'nvarchar' as const })), rows: [], ...(t.columns ? {} : { anyColumn: true }) };
+      }
     }
   }
 }

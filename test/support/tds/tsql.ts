@@ -342,6 +342,10 @@ class Parser {
       if (t.t === 'word' && this.isSym('(', 1)) {
         this.i += 2;
         const args: Expr[] = [];
+        if (t.u === 'COUNT' && this.optSym('*')) {
+          this.sym(')');
+          return { e: 'call', fn: 'COUNT', args: [{ e: 'lit', v: '*' }] };
+        }
         if (!this.isSym(')')) {
           do args.push(this.expr());
           while (this.optSym(','));
@@ -542,10 +546,11 @@ class Parser {
           return { kind: 'set-option', option: 'TRANSACTION ISOLATION LEVEL', value: words.join(' ') };
         }
         while (this.optSym(',')) option += ',' + this.word();
+        const neg = this.optSym('-');
         const v = this.peek();
-        if (!v || (v.t !== 'word' && v.t !== 'num' && v.t !== 'str')) this.fail(v);
+        if (!v || (v.t !== 'word' && v.t !== 'num' && v.t !== 'str') || (neg && v.t !== 'num')) this.fail(v);
         this.i++;
-        return { kind: 'set-option', option, value: v.u };
+        return { kind: 'set-option', option, value: (neg ? '-' : '') + v.u };
       }
       case 'BEGIN': {
         this.i++;
