@@ -235,6 +235,18 @@ describe('BACKUP ... WITH METADATA_ONLY and RESTORE', () => {
     expect(s.database('a')!.differentialMapValid).toBe(false);
   });
 
+  it('BACKUP and RESTORE take @variables for names and devices; BACKUP CERTIFICATE does not', async () => {
+    const dir = tmp();
+    const s = await server({ databases: [{ name: 'a', files: dbFiles(dir, 'a') }], certificates: ['c'] });
+    const p = await connect(s);
+    const bkm = join(dir, 'a.bkm');
+    await p.request().batch('ALTER DATABASE [a] SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON');
+    await p.request().input('db', sql.NVarChar, 'a').input('path', sql.NVarChar, bkm).query('BACKUP DATABASE @db TO DISK = @path WITH METADATA_ONLY, FORMAT');
+    expect(s.backups.map((b) => b.databases)).toEqual([['a']]);
+    const e = await failure(p.request().input('f', sql.NVarChar, join(dir, 'c.cer')).query('BACKUP CERTIFICATE [c] TO FILE = @f'));
+    expect(e).toMatchObject({ number: 102, class: 15, message: "Incorrect syntax near '@f'." });
+  });
+
   it('errors carry the 3013 trailer: a missing directory is 3201', async () => {
     const s = await server({ databases: [{ name: 'a' }] });
     const p = await connect(s);
@@ -283,6 +295,12 @@ describe('BACKUP ... WITH METADATA_ONLY and RESTORE', () => {
     expect(r.recordset[0].replica_id).toMatch(/^[0-9A-F-]{36}$/);
     const off = await failure(p.request().batch('ALTER DATABASE [a] SET OFFLINE WITH ROLLBACK IMMEDIATE'));
     expect([...off.preceding.map((x) => x.number), off.number]).toEqual([1468, 5069]);
+    const hadr = await p.request().query("SELECT r.is_primary_replica FROM sys.dm_hadr_database_replica_states AS r WHERE r.database_id = DB_ID(N'a')");
+    expect(hadr.recordset).toEqual([{ is_primary_replica: true }]);
+    const bkm = join(dir, 'a.bkm');
+    await p.request().batch(`ALTER DATABASE [a] SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON; BACKUP DATABASE [a] TO DISK = N'${bkm}' WITH METADATA_ONLY`);
+    const over = await failure(p.request().batch(`RESTORE DATABASE [a] FROM DISK = N'${bkm}' WITH METADATA_ONLY, REPLACE`));
+    expect([...over.preceding.map((x) => x.number), over.number]).toEqual([3104, 3013]);
   });
 });
 

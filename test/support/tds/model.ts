@@ -34,6 +34,8 @@ export interface TdsDatabase {
   owner?: string;
   /** Name of the availability group the database belongs to (sys.databases.replica_id not null). */
   availabilityGroup?: string;
+  /** This replica's role for an availability database; default PRIMARY. */
+  availabilityRole?: 'PRIMARY' | 'SECONDARY';
   /** Whether the database has a database master key (##MS_DatabaseMasterKey##). Default: false, master: true. */
   masterKey?: boolean;
   /** User tables, schema-qualified ('RecoveryAndHardwareCore.Keys'); empty, with the columns given (any column when omitted). */
@@ -112,6 +114,8 @@ export interface DatabaseState {
   files: Required<TdsFile>[];
   owner: string;
   availabilityGroup: string | null;
+  availabilityRole: 'PRIMARY' | 'SECONDARY';
+  groupId: string | null;
   replicaId: string | null;
   groupDatabaseId: string | null;
   masterKey: boolean;
@@ -276,6 +280,8 @@ export class Model {
       files,
       owner: d.owner ?? 'sa',
       availabilityGroup: d.availabilityGroup ?? null,
+      availabilityRole: d.availabilityRole ?? 'PRIMARY',
+      groupId: d.availabilityGroup ? createHash('md5').update(d.availabilityGroup).digest('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5').toUpperCase() : null,
       replicaId: d.availabilityGroup ? randomUUID().toUpperCase() : null,
       groupDatabaseId: d.availabilityGroup ? randomUUID().toUpperCase() : null,
       masterKey: d.masterKey ?? d.name === 'master',
@@ -1193,6 +1199,20 @@ export class Model {
         return {
           columns: cols([['db_id', 'int'], ['db_name', 'nvarchar'], ['suspend_session_id', 'tinyint'], ['suspend_time_ms', 'bigint'], ['is_diff_map_cleared', 'bit'], ['is_write_io_frozen', 'bit']]),
           rows: [...this.suspensions.values()].map((x) => lower({ db_id: this.db(x.database)!.id, db_name: x.database, suspend_session_id: x.spid, suspend_time_ms: BigInt(Date.now() - x.since), is_diff_map_cleared: !x.copyOnly, is_write_io_frozen: true })),
+        };
+      case 'sys.dm_hadr_database_replica_states':
+        // https://learn.microsoft.com/sql/relational-databases/system-dynamic-management-views/sys-dm-hadr-database-replica-states-transact-sql
+        serverState('VIEW SERVER PERFORMANCE STATE');
+        return {
+          columns: cols([['database_id', 'int'], ['group_id', 'uniqueidentifier'], ['replica_id', 'uniqueidentifier'], ['group_database_id', 'uniqueidentifier'], ['is_local', 'bit'], ['is_primary_replica', 'bit'], ['synchronization_state_desc', 'nvarchar'], ['database_state_desc', 'nvarchar']]),
+          rows: this.databases.filter((d) => d.availabilityGroup).map((d) => lower({ database_id: d.id, group_id: d.groupId, replica_id: d.replicaId, group_database_id: d.groupDatabaseId, is_local: true, is_primary_replica: d.availabilityRole === 'PRIMARY', synchronization_state_desc: 'SYNCHRONIZED', database_state_desc: d.state })),
+        };
+      case 'sys.availability_databases_cluster':
+        // https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-availability-databases-cluster-transact-sql
+        // Catalog-view metadata visibility: chosen: rows need VIEW ANY DEFINITION (or sysadmin), else none.
+        return {
+          columns: cols([['group_id', 'uniqueidentifier'], ['group_database_id', 'uniqueidentifier'], ['database_name', 'nvarchar']]),
+          rows: this.hasServerPerm(s, 'VIEW ANY DEFINITION') ? this.databases.filter((d) => d.availabilityGroup).map((d) => lower({ group_id: d.groupId, group_database_id: d.groupDatabaseId, database_name: d.name })) : [],
         };
       case 'sys.fn_my_permissions': {
         // https://learn.microsoft.com/sql/relational-databases/system-functions/sys-fn-my-permissions-transact-sql

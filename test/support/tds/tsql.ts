@@ -286,6 +286,12 @@ class Parser {
     this.i++;
     return t.v;
   }
+  /** BACKUP/RESTORE accept { database_name | @database_name_var } (BACKUP and RESTORE pages). */
+  identOrParam(params: Record<string, unknown>): string {
+    const t = this.peek();
+    if (t?.t === 'var' && !t.v.startsWith('@@')) return this.strOrParam(params);
+    return this.ident();
+  }
   str(): string {
     const t = this.peek();
     if (!t || t.t !== 'str') this.fail(t);
@@ -580,7 +586,7 @@ class Parser {
         this.word('BY');
         this.word('PASSWORD');
         this.sym('=');
-        return { kind: 'open-master-key', password: this.strOrParam(params) };
+        return { kind: 'open-master-key', password: this.str() };
       }
       case 'CLOSE': {
         this.i++;
@@ -700,11 +706,12 @@ class Parser {
     this.word('BACKUP');
     if (this.optWord('CERTIFICATE')) {
       // https://learn.microsoft.com/sql/t-sql/statements/backup-certificate-transact-sql
+      // File names and passwords are string constants in the syntax; a variable is a syntax error.
       const certificate = this.ident();
       this.word('TO');
       this.word('FILE');
       this.sym('=');
-      const file = this.strOrParam(params);
+      const file = this.str();
       const out: Extract<Statement, { kind: 'backup-certificate' }> = { kind: 'backup-certificate', certificate, file, line: 0, text: '' };
       if (this.optWord('WITH')) {
         this.word('PRIVATE');
@@ -713,13 +720,13 @@ class Parser {
         do {
           if (this.optWord('FILE')) {
             this.sym('=');
-            out.keyFile = this.strOrParam(params);
+            out.keyFile = this.str();
           } else {
             const which = this.word('ENCRYPTION', 'DECRYPTION');
             this.word('BY');
             this.word('PASSWORD');
             this.sym('=');
-            const p = this.strOrParam(params);
+            const p = this.str();
             if (which === 'ENCRYPTION') out.encryptionPassword = p;
             else out.decryptionPassword = p;
           }
@@ -731,7 +738,7 @@ class Parser {
     // https://learn.microsoft.com/sql/relational-databases/backup-restore/create-a-transact-sql-snapshot-backup
     // BACKUP DATABASE db | BACKUP GROUP db1, db2 | BACKUP SERVER  TO DISK = ... WITH METADATA_ONLY
     if (this.optWord('DATABASE')) {
-      const databases = [this.ident()];
+      const databases = [this.identOrParam(params)];
       return { kind: 'backup-database', databases, disks: this.disks(params, 'TO'), options: this.withOptions(params) };
     }
     if (this.optWord('GROUP')) {
@@ -747,7 +754,7 @@ class Parser {
     if (this.optWord('HEADERONLY')) return { kind: 'restore-headeronly', disks: this.disks(params, 'FROM'), options: this.withOptions(params) };
     if (this.optWord('FILELISTONLY')) return { kind: 'restore-filelistonly', disks: this.disks(params, 'FROM'), options: this.withOptions(params) };
     if (this.optWord('DATABASE')) {
-      const database = this.ident();
+      const database = this.identOrParam(params);
       return { kind: 'restore-database', database, disks: this.disks(params, 'FROM'), options: this.withOptions(params) };
     }
     return this.notModelled();
@@ -762,7 +769,7 @@ class Parser {
       this.word('BY');
       this.word('PASSWORD');
       this.sym('=');
-      return { kind: 'create-master-key', password: this.strOrParam(params) };
+      return { kind: 'create-master-key', password: this.str() };
     }
     if (this.optWord('CERTIFICATE')) {
       // https://learn.microsoft.com/sql/t-sql/statements/create-certificate-transact-sql
@@ -771,7 +778,7 @@ class Parser {
       this.word('FROM');
       this.word('FILE');
       this.sym('=');
-      const out: Extract<Statement, { kind: 'create-certificate' }> = { kind: 'create-certificate', certificate, file: this.strOrParam(params), line: 0, text: '' };
+      const out: Extract<Statement, { kind: 'create-certificate' }> = { kind: 'create-certificate', certificate, file: this.str(), line: 0, text: '' };
       if (this.optWord('WITH')) {
         this.word('PRIVATE');
         this.word('KEY');
@@ -779,13 +786,13 @@ class Parser {
         do {
           if (this.optWord('FILE')) {
             this.sym('=');
-            out.keyFile = this.strOrParam(params);
+            out.keyFile = this.str();
           } else {
             const which = this.word('ENCRYPTION', 'DECRYPTION');
             this.word('BY');
             this.word('PASSWORD');
             this.sym('=');
-            const p = this.strOrParam(params);
+            const p = this.str();
             if (which === 'ENCRYPTION') out.encryptionPassword = p;
             else out.decryptionPassword = p;
           }
