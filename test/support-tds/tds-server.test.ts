@@ -88,6 +88,13 @@ describe('statement recognition', () => {
     expect(sets[1]![0]).toEqual({ n: 0 });
   });
 
+  it('CAST, CONVERT, ISNULL over SERVERPROPERTY', async () => {
+    const s = await server();
+    const pool = await connect(s);
+    const r = await pool.request().query("SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS int) AS major, CONVERT(nvarchar(128), SERVERPROPERTY('ProductUpdateLevel')) AS cu, ISNULL(CAST(SERVERPROPERTY('InstanceName') AS sysname), N'MSSQLSERVER') AS inst");
+    expect(r.recordset).toEqual([{ major: 16, cu: 'CU1', inst: 'MSSQLSERVER' }]);
+  });
+
   it('reads parameters of sp_executesql (mssql query)', async () => {
     const s = await server({ databases: [{ name: "O'Brien DB" }] });
     const pool = await connect(s);

@@ -932,6 +932,7 @@ export class Model {
         if (!e) return;
         if (e.e === 'col') names.add(e.parts[e.parts.length - 1]!.toLowerCase());
         if (e.e === 'call') e.args.forEach(walk);
+        if (e.e === 'cast') walk(e.expr);
       };
       st.items.forEach((i) => walk(i.expr));
       source.columns.push(...[...names].map((n) => ({ name: n, type: 'nvarchar' as const })));
@@ -1025,6 +1026,20 @@ export class Model {
       }
       case 'call':
         return this.call(s, e, row, params, columns);
+      case 'cast': {
+        const v = this.eval(s, e.expr, row, params, columns).v;
+        const ty = e.type;
+        if (v === null) return { v: null, type: ty === 'BIT' ? 'bit' : ['INT', 'SMALLINT', 'TINYINT'].includes(ty) ? 'int' : ty === 'BIGINT' ? 'bigint' : 'nvarchar' };
+        if (['INT', 'SMALLINT', 'TINYINT', 'BIGINT'].includes(ty)) {
+          const n = typeof v === 'boolean' ? Number(v) : Number(String(v).trim());
+          // 245 "Conversion failed when converting the %ls value '%.*ls' to data type %ls."
+          if (!Number.isInteger(n)) throw new StatementFailure([new SqlError(245, `Conversion failed when converting the nvarchar value '${String(v)}' to data type ${ty.toLowerCase()}.`)], true);
+          return { v: n, type: ty === 'BIGINT' ? 'bigint' : 'int' };
+        }
+        if (ty === 'BIT') return { v: typeof v === 'boolean' ? v : Number(v) !== 0, type: 'bit' };
+        if (['NVARCHAR', 'VARCHAR', 'SYSNAME', 'NCHAR', 'CHAR'].includes(ty)) return { v: typeof v === 'boolean' ? (v ? '1' : '0') : v instanceof Date ? v.toISOString() : String(v), type: 'nvarchar' };
+        throw notModelled(`CAST to ${ty}`);
+      }
     }
   }
 
@@ -1084,6 +1099,14 @@ export class Model {
         nargs(0, 1);
         const id = e.args.length ? Number(arg(0)) : this.db(s.database)!.id;
         return { v: this.databases.find((d) => d.id === id)?.name ?? null, type: 'nvarchar' };
+      }
+      case 'ISNULL':
+      case 'COALESCE': {
+        for (let i = 0; i < e.args.length; i++) {
+          const r = this.eval(s, e.args[i]!, row, params, columns);
+          if (r.v !== null || i === e.args.length - 1) return r;
+        }
+        return { v: null, type: 'int' };
       }
       case 'SUSER_SNAME':
       case 'SUSER_NAME':

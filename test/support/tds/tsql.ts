@@ -153,7 +153,8 @@ export type Expr =
   | { e: 'param'; name: string }
   | { e: 'global'; name: string } // @@SERVERNAME
   | { e: 'col'; parts: string[] }
-  | { e: 'call'; fn: string; args: Expr[] };
+  | { e: 'call'; fn: string; args: Expr[] }
+  | { e: 'cast'; expr: Expr; type: string };
 
 export type Cond = { c: 'cmp'; op: string; l: Expr; r: Expr } | { c: 'in'; l: Expr; list: Expr[]; not: boolean } | { c: 'null'; l: Expr; not: boolean } | { c: 'and'; l: Cond; r: Cond } | { c: 'or'; l: Cond; r: Cond };
 
@@ -348,6 +349,22 @@ class Parser {
       if (t.t === 'word' && this.isSym('(', 1)) {
         this.i += 2;
         const args: Expr[] = [];
+        // CAST(expr AS type) and CONVERT(type, expr [, style]) (Learn: CAST and CONVERT).
+        if (t.u === 'CAST') {
+          const expr = this.expr();
+          this.word('AS');
+          const type = this.typeName();
+          this.sym(')');
+          return { e: 'cast', expr, type };
+        }
+        if (t.u === 'CONVERT') {
+          const type = this.typeName();
+          this.sym(',');
+          const expr = this.expr();
+          if (this.optSym(',')) this.expr();
+          this.sym(')');
+          return { e: 'cast', expr, type };
+        }
         if (t.u === 'COUNT' && this.optSym('*')) {
           this.sym(')');
           return { e: 'call', fn: 'COUNT', args: [{ e: 'lit', v: '*' }] };
@@ -368,6 +385,20 @@ class Parser {
       return { e: 'col', parts };
     }
     this.fail(t);
+  }
+
+  typeName(): string {
+    const t = this.word();
+    if (this.optSym('(')) {
+      if (!this.optWord('MAX')) {
+        const n = this.peek();
+        if (n?.t !== 'num') this.fail(n);
+        this.i++;
+        if (this.optSym(',')) this.i++;
+      }
+      this.sym(')');
+    }
+    return t;
   }
 
   cond(): Cond {
