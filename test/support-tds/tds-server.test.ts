@@ -225,8 +225,8 @@ describe('BACKUP ... WITH METADATA_ONLY and RESTORE', () => {
     expect(s.suspended()).toEqual([]);
     const h = await p.request().batch(`RESTORE HEADERONLY FROM DISK = N'${bkm}' WITH METADATA_ONLY`);
     expect(h.recordset.map((r) => [r.Position, r.DatabaseName, r.IsSnapshot, r.IsCopyOnly])).toEqual([[1, 'a', true, false], [1, 'b', true, false]]);
-    const hist = await p.request().query("SELECT database_name, type, is_snapshot, is_copy_only, position FROM msdb.dbo.backupset ORDER BY database_name");
-    expect(hist.recordset).toEqual([{ database_name: 'a', type: 'D', is_snapshot: true, is_copy_only: false, position: 1 }, { database_name: 'b', type: 'D', is_snapshot: true, is_copy_only: false, position: 1 }]);
+    const hist = await p.request().query('SELECT database_name AS db, type, is_snapshot, is_copy_only, position FROM msdb.dbo.backupset ORDER BY db');
+    expect(hist.recordset).toEqual([{ db: 'a', type: 'D', is_snapshot: true, is_copy_only: false, position: 1 }, { db: 'b', type: 'D', is_snapshot: true, is_copy_only: false, position: 1 }]);
     expect(s.database('a')!.differentialMapValid).toBe(true);
     expect(s.database('a')!.differentialBaseLsn).not.toBeNull();
   });

@@ -914,10 +914,17 @@ export class Model {
     const sc = source?.columns;
     let rows = rowsIn.filter((r) => !st.where || this.cond(s, st.where, r, params, sc) === true);
     if (st.orderBy) {
+      // ORDER BY may name a select-list alias or a column of the source.
+      const key = (o: { expr: Expr }): Expr => {
+        if (o.expr.e !== 'col' || o.expr.parts.length !== 1) return o.expr;
+        const n = o.expr.parts[0]!.toLowerCase();
+        if (sc?.some((c) => c.name.toLowerCase() === n)) return o.expr;
+        return st.items.find((i) => i.alias?.toLowerCase() === n)?.expr ?? o.expr;
+      };
       rows = [...rows].sort((a, b) => {
         for (const o of st.orderBy!) {
-          const x = this.eval(s, o.expr, a, params, sc).v;
-          const y = this.eval(s, o.expr, b, params, sc).v;
+          const x = this.eval(s, key(o), a, params, sc).v;
+          const y = this.eval(s, key(o), b, params, sc).v;
           const c = compare(x, y);
           if (c) return o.desc ? -c : c;
         }
