@@ -640,8 +640,8 @@ export class Model {
     }
     for (const d of dbs) {
       // BACKUP DATABASE permission: sysadmin, db_owner, db_backupoperator (BACKUP page, "Permissions");
-      // 262 "%ls permission denied in database '%.*ls'."
-      if (!this.hasDbPerm(s, d, 'BACKUP DATABASE')) throw this.backupFailure(new SqlError(262, `BACKUP DATABASE permission denied in database '${d.name}'.`, 14), what);
+      // 262 "%ls permission denied in database '%.*ls'." (severity 16 in Learn's table).
+      if (!this.hasDbPerm(s, d, 'BACKUP DATABASE')) throw this.backupFailure(new SqlError(262, `BACKUP DATABASE permission denied in database '${d.name}'.`), what);
     }
     for (const d of dbs) {
       // A METADATA_ONLY backup records a snapshot taken while the database is suspended.
@@ -661,8 +661,6 @@ export class Model {
     // necessary to use COPY_ONLY on the BACKUP command, as it is already specified when suspending".
     const copyOnly = !!this.option(st.options, 'COPY_ONLY') || dbs.some((d) => this.suspensions.get(d.name.toLowerCase())?.copyOnly);
     const start = new Date();
-    const login = this.login(s);
-    void login;
     const entries = dbs.map((d) => {
       const firstLsn = d.lsn;
       d.lsn += 1000n;
@@ -731,7 +729,7 @@ export class Model {
     this.restoreVersionGate(st.options);
     // "obtaining information about a backup set or backup device requires CREATE DATABASE permission"
     // (RESTORE HEADERONLY / FILELISTONLY pages, "Permissions"); 262 + 3013.
-    if (!this.canCreateDatabase(s)) throw this.backupFailure(new SqlError(262, "CREATE DATABASE permission denied in database 'master'.", 14), what);
+    if (!this.canCreateDatabase(s)) throw this.backupFailure(new SqlError(262, "CREATE DATABASE permission denied in database 'master'."), what);
     const media = this.readMedia(st.disks[0] ?? '', what);
     const fileOpt = this.option(st.options, 'FILE');
     if (st.kind === 'restore-headeronly') {
@@ -752,7 +750,7 @@ export class Model {
     }
     // FILELISTONLY "displays the first backup set by default"; FILE = n picks a set; DBNAME picks a
     // database within it ("DBNAME clause can be used only on snapshot backup sets").
-    const set = this.pickSet(media, fileOpt, what);
+    const set = this.pickSet(media, fileOpt, what, st.disks[0] ?? '');
     const dbName = this.option(st.options, 'DBNAME')?.value as string | undefined;
     const dbs = dbName ? set.databases.filter((d) => eq(d.name, dbName)) : set.databases;
     if (dbName && !dbs.length) throw notModelled(`${st.text} (DBNAME naming a database that is not in the backup set)`);
@@ -767,11 +765,11 @@ export class Model {
     if (this.major < 16 && this.option(opts, 'METADATA_ONLY')) throw new StatementFailure([new SqlError(155, "'METADATA_ONLY' is not a recognized RESTORE option.", 15)], true);
   }
 
-  private pickSet(media: MediaFile, fileOpt: WithOption | undefined, what: string): MediaFile['backupSets'][number] {
+  private pickSet(media: MediaFile, fileOpt: WithOption | undefined, what: string, path: string): MediaFile['backupSets'][number] {
     const n = fileOpt ? Number(fileOpt.value) : 1;
     const set = media.backupSets.find((b) => b.position === n);
     // docs silent on the text for a missing FILE = n in this page; chosen: 4038 "Cannot find file ID %d on device '%ls'." + 3013.
-    if (!set) throw this.backupFailure(new SqlError(4038, `Cannot find file ID ${n} on device '${''}'.`), what);
+    if (!set) throw this.backupFailure(new SqlError(4038, `Cannot find file ID ${n} on device '${path}'.`), what);
     return set;
   }
 
@@ -786,7 +784,7 @@ export class Model {
     // CREATE DATABASE permissions to be able to execute RESTORE. If the database exists, RESTORE
     // permissions default to members of the sysadmin and dbcreator fixed server roles and the owner
     // (dbo) of the database." "members of the db_owner fixed database role do not have RESTORE permissions."
-    if (!target && !this.canCreateDatabase(s)) throw this.backupFailure(new SqlError(262, "CREATE DATABASE permission denied in database 'master'.", 14), what);
+    if (!target && !this.canCreateDatabase(s)) throw this.backupFailure(new SqlError(262, "CREATE DATABASE permission denied in database 'master'."), what);
     if (target && !(this.isSysadmin(s) || this.login(s).serverRoles?.includes('dbcreator') || eq(target.owner, s.login) || this.hasServerPerm(s, 'CONTROL SERVER')))
       throw this.backupFailure(new SqlError(3110, `User does not have permission to RESTORE database '${target.name}'.`, 14), what);
     // A database in an availability group cannot be restored over: 3104 (severity 16). The Learn
@@ -795,7 +793,7 @@ export class Model {
       throw this.backupFailure(new SqlError(3104, `RESTORE cannot operate on database '${target.name}' because it is configured for database mirroring or has joined an availability group. If you intend to restore the database, use ALTER DATABASE to remove mirroring or to remove the database from its availability group.`), what);
     const path = st.disks[0] ?? '';
     const media = this.readMedia(path, what);
-    const set = this.pickSet(media, this.option(st.options, 'FILE'), what);
+    const set = this.pickSet(media, this.option(st.options, 'FILE'), what, path);
     // "By default, RESTORE selects the first database in the snapshot backup set"; DBNAME names another.
     const dbName = this.option(st.options, 'DBNAME')?.value as string | undefined;
     const source = dbName ? set.databases.find((d) => eq(d.name, dbName)) : set.databases[0];
@@ -868,7 +866,7 @@ export class Model {
   private createCertificate(s: Session, st: Extract<Statement, { kind: 'create-certificate' }>): void {
     const db = this.db(s.database)!;
     // "Requires CREATE CERTIFICATE permission on the database."
-    if (!this.hasDbPerm(s, db, 'CREATE CERTIFICATE')) throw new StatementFailure([new SqlError(262, `CREATE CERTIFICATE permission denied in database '${db.name}'.`, 14)]);
+    if (!this.hasDbPerm(s, db, 'CREATE CERTIFICATE')) throw new StatementFailure([new SqlError(262, `CREATE CERTIFICATE permission denied in database '${db.name}'.`)]);
     if (this.cert(db.name, st.certificate)) throw new StatementFailure([new SqlError(15232, `A certificate with name '${st.certificate}' already exists or this certificate already has been added to the database.`)]);
     let certFile: { thumbprint?: string };
     let keyFile: { thumbprint?: string; passwordSha256?: string } | undefined;
