@@ -323,6 +323,77 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
   });
 });
 
+describe('SQL Server writer: #14 §2 defects', () => {
+  it('§2.1 a least-privilege login (no sys.master_files rows) backs up every file', async () => {
+    const r = await rig({ tds: { logins: { mbam_vss: leastPrivilegeLogin({ serverPermissions: ['ALTER SETTINGS'] }) } } });
+    const { result, sqlWriter } = await backupWithSql(r, join(r.root, 'set'));
+    expect(result.files).toBe(4);
+    expect(sqlWriter.metadata.components.filter((c) => c.componentName !== 'master').map((c) => c.files.length)).toEqual([2, 2]);
+  });
+
+  it('§2.1 a database that shows no data or log file fails PrepareForBackup: no backup, no msdb record', async () => {
+    const r = await rig({ recoveryDb: { files: [] } });
+    const err = await backupWithSql(r, join(r.root, 'set')).catch((e) => e);
+    expect(err).toBeInstanceOf(VssError);
+    expect(err.message).toMatch(/'MBAM Recovery and Hardware' .*shows the login no files/);
+    expect(err.details.writers.find((w: { name: string }) => w.name === 'SqlServerWriter').state).toBe('FAILED_AT_PREPARE_BACKUP');
+    expect(r.tds.state.backupHistory).toEqual([]);
+    expect(existsSync(join(r.root, 'set'))).toBe(false);
+  });
+
+  it('§2.8 a TDE-protected Recovery database restores on a fresh server: master key, certificate, then databases', async () => {
+    const r = await rig({ masterKeyPassword: true, recoveryDb: { encrypted: true } });
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    // a fresh server: master has neither the certificate nor a database master key
+    r.tds.state.certificates.length = 0;
+    r.tds.database('master')!.masterKey = false;
+    const before = r.tds.statements.length;
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
+    await restore({ from: set, writers: [sqlWriter] });
+    const kinds = r.tds.statements.slice(before).map((x) => x.kind).filter((k) => ['create-master-key', 'create-certificate', 'restore-database'].includes(k));
+    expect(kinds).toEqual(['create-master-key', 'create-certificate', 'restore-database', 'restore-database']);
+    expect(r.tds.state.certificates.map((c) => c.name)).toEqual([RECOVERY_CERTIFICATE]);
+    const sent = r.tds.statements.slice(before).map((x) => x.text).join('\n');
+    expect(sent).toContain(process.env[MASTER_KEY_ENV]!.replace(/'/g, "''")); // inside the statement only
+  });
+
+  it('§2.8 without a master key password on a fresh server, the restore stops before the databases, naming the setting', async () => {
+    const r = await rig();
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    r.tds.state.certificates.length = 0;
+    r.tds.database('master')!.masterKey = false;
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
+    const before = r.tds.statements.length;
+    const err = await restore({ from: set, writers: [sqlWriter] }).catch((e) => e);
+    expect(String(err.cause?.hint ?? err.hint) + err.message).toMatch(/masterKeyPassword/);
+    expect(r.tds.statements.slice(before).some((x) => x.kind === 'restore-database')).toBe(false);
+  });
+
+  it('§2.10 restore with norecovery leaves the databases RESTORING for log backups', async () => {
+    const r = await rig();
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!), norecovery: true });
+    const logs: string[] = [];
+    await restore({ from: set, writers: [sqlWriter], onProgress: (e) => e.type === 'log' && logs.push(e.message) });
+    expect(r.tds.restores.map((x) => x.recovery)).toEqual([false, false]);
+    expect([r.tds.database(RECOVERY)!.state, r.tds.database(COMPLIANCE)!.state]).toEqual(['RESTORING', 'RESTORING']);
+    expect(logs.join('\n')).toMatch(/RESTORE LOG .* WITH RECOVERY/);
+  });
+
+  it('§2.11 a RESTORE that takes longer than the driver\'s 15 s default completes', async () => {
+    const r = await rig();
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    r.tds.faults.delay = [{ on: /RESTORE DATABASE \[MBAM Compliance Status\]/, ms: 16_000 }];
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
+    await restore({ from: set, writers: [sqlWriter] });
+    expect(r.tds.restores).toHaveLength(2);
+  }, 40_000);
+});
+
 describe('SQL Server writer: the suspension never outlives the requester', () => {
   it('a requester killed with SIGKILL while the databases are suspended leaves them thawed at once', async () => {
     const r = await rig();
