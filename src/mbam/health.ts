@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import type { Platform } from '../platform/platform.js';
 import { SqlServerConnection, describeServer } from '../sql/connection.js';
 import { hasCertificate } from '../sql/discovery.js';
+import { quoteIdentifier } from '../sql/quote.js';
 import { withDeadline } from '../util/deadline.js';
 import { VssError } from '../vss/errors.js';
 import { lastSuccessfulBackup } from './history.js';
@@ -86,11 +87,8 @@ async function helpdeskCheck(t: Topology, timeoutMs: number): Promise<Outcome> {
   if (!server) return { status: 'skipped', detail: 'no server hosts the Recovery database' };
   const db = server.databases.recovery!.name;
   return withConnection(server, timeoutMs, async (c) => {
-    const rows = await c.query<{ canRead: number | null }>(
-      'health-keys',
-      "SELECT HAS_PERMS_BY_NAME(QUOTENAME(@db) + N'.RecoveryAndHardwareCore.Keys', 'OBJECT', 'SELECT') AS canRead",
-      { db },
-    );
+    // The three-part name is built here (quoted by the one helper) rather than with QUOTENAME(@db) + …
+    const rows = await c.query<{ canRead: number | null }>('health-keys', "SELECT HAS_PERMS_BY_NAME(@object, 'OBJECT', 'SELECT') AS canRead", { object: `${quoteIdentifier(db, 'database')}.RecoveryAndHardwareCore.Keys` });
     const can = rows[0]?.canRead;
     if (can === null || can === undefined) return { status: 'fail', detail: `RecoveryAndHardwareCore.Keys is missing from '${db}'` };
     return can === 1 ? { status: 'pass', detail: `recovery keys in '${db}' are readable` } : { status: 'fail', detail: `the login cannot read RecoveryAndHardwareCore.Keys in '${db}'` };

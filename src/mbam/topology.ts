@@ -33,6 +33,11 @@ export interface ServerTopology {
    * that hosts the Recovery database with the POSIX requester.
    */
   recoveryCertificatePassword?: SecretRef;
+  /**
+   * Password for a new database master key in master, used only when a restore must re-create the
+   * Recovery certificate on a server whose master has none (by reference, never a value).
+   */
+  masterKeyPassword?: SecretRef;
 }
 
 export interface Topology {
@@ -108,14 +113,19 @@ function parseAuth(v: Json, path: string): SqlAuth {
     noUnknownKeys(o, ['type'], path);
     return { type: 'integrated' };
   }
-  if (type !== 'sql') throw invalidInput(`${path}.type`, '"sql" or "integrated"', type);
+  if (type === 'ntlm') {
+    // Windows authentication from Linux: NTLM through tedious. Kerberos is not offered.
+    noUnknownKeys(o, ['type', 'domain', 'user', 'password'], path);
+    return { type: 'ntlm', domain: str(o['domain'], `${path}.domain`), user: str(o['user'], `${path}.user`), password: secretRef(o['password'], `${path}.password`) };
+  }
+  if (type !== 'sql') throw invalidInput(`${path}.type`, '"sql", "ntlm" or "integrated" (Kerberos is not offered)', type);
   noUnknownKeys(o, ['type', 'user', 'password'], path);
   return { type: 'sql', user: str(o['user'], `${path}.user`), password: secretRef(o['password'], `${path}.password`) };
 }
 
 function parseSql(v: Json, path: string): SqlInstance {
   const o = obj(v, path);
-  noUnknownKeys(o, ['host', 'port', 'instance', 'writerServerName', 'auth', 'encrypt', 'trustServerCertificate', 'caFile'], path);
+  noUnknownKeys(o, ['host', 'port', 'instance', 'writerServerName', 'auth', 'encrypt', 'trustServerCertificate', 'caFile', 'serverCertificateHostName', 'multiSubnetFailover'], path);
   const sql: SqlInstance = {
     host: str(o['host'], `${path}.host`),
     auth: o['auth'] === undefined ? { type: 'integrated' } : parseAuth(o['auth'], `${path}.auth`),
@@ -134,6 +144,9 @@ function parseSql(v: Json, path: string): SqlInstance {
   }
   const caFile = optStr(o, 'caFile', path);
   if (caFile !== undefined) sql.caFile = caFile;
+  const certHost = optStr(o, 'serverCertificateHostName', path);
+  if (certHost !== undefined) sql.serverCertificateHostName = certHost;
+  if (o['multiSubnetFailover'] !== undefined) sql.multiSubnetFailover = bool(o, 'multiSubnetFailover', path, false);
   const wsn = optStr(o, 'writerServerName', path);
   if (wsn !== undefined) sql.writerServerName = wsn;
   return sql;
@@ -143,7 +156,7 @@ const COMPUTER_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
 
 function parseServer(v: Json, path: string): ServerTopology {
   const o = obj(v, path);
-  noUnknownKeys(o, ['name', 'sql', 'databases', 'recoveryCertificatePassword'], path);
+  noUnknownKeys(o, ['name', 'sql', 'databases', 'recoveryCertificatePassword', 'masterKeyPassword'], path);
   const name = str(o['name'], `${path}.name`);
   if (!COMPUTER_NAME.test(name)) throw invalidInput(`${path}.name`, 'a computer name (letters, digits, hyphens, dots)', name);
   const dbs = obj(o['databases'], `${path}.databases`);
@@ -167,6 +180,7 @@ function parseServer(v: Json, path: string): ServerTopology {
     throw invalidInput(`${path}.databases`, 'at least one of "recovery" or "complianceAudit"');
   }
   const server: ServerTopology = { name, sql: parseSql(o['sql'], `${path}.sql`), databases };
+  if (o['masterKeyPassword'] !== undefined) server.masterKeyPassword = secretRef(o['masterKeyPassword'], `${path}.masterKeyPassword`);
   if (o['recoveryCertificatePassword'] !== undefined) {
     server.recoveryCertificatePassword = secretRef(o['recoveryCertificatePassword'], `${path}.recoveryCertificatePassword`);
   }
@@ -250,7 +264,14 @@ export function sqlTargetOf(server: ServerTopology): SqlTarget {
     sql: server.sql,
     databases: DATABASE_ROLES.filter((r) => server.databases[r]).map((role) => ({ role, name: server.databases[role]!.name })),
     ...(server.databases.recovery
-      ? { certificate: { name: RECOVERY_CERTIFICATE, ...(server.recoveryCertificatePassword ? { password: server.recoveryCertificatePassword } : {}), passwordField: `servers[${server.name}].recoveryCertificatePassword` } }
+      ? {
+          certificate: {
+            name: RECOVERY_CERTIFICATE,
+            ...(server.recoveryCertificatePassword ? { password: server.recoveryCertificatePassword } : {}),
+            passwordField: `servers[${server.name}].recoveryCertificatePassword`,
+            ...(server.masterKeyPassword ? { masterKeyPassword: server.masterKeyPassword } : {}),
+          },
+        }
       : {}),
   };
 }

@@ -7,3 +7,4 @@ export * from './suspend.js';
 export * from './certificate.js';
 export * from './snapshot-restore.js';
 export * from './sql-writer.js';
+export * from './session.js';

@@ -5,15 +5,18 @@
  * class id, component names and logical paths, so the MBAM writer's component dependencies
  * resolve to it exactly as they resolve to SqlServerWriter on Windows:
  *
- *   PrepareForBackup  the databases are online and their files are on this machine; when the
+ *   PrepareForBackup  the databases are online, every one shows its ROWS and LOG files (a login
+ *                     that cannot see them would back up nothing) and they are on this machine; when the
  *                     `master` component takes part, the Recovery certificate is backed up with its
  *                     private key (the reason the MBAM writer depends on master)
- *   Freeze            SUSPEND_FOR_SNAPSHOT_BACKUP on one pinned session, bounded by the window
+ *   Freeze            SUSPEND_FOR_SNAPSHOT_BACKUP (MODE = COPY_ONLY unless asked otherwise) on one
+ *                     dedicated session, bounded by the window
  *   Thaw              BACKUP … WITH METADATA_ONLY (thaws, records the backup); the .bkm joins the set
  *   Abort             the suspension ends without a backup
  *   PreRestore        the databases go OFFLINE so their files can be replaced
- *   PostRestore       RESTORE … WITH METADATA_ONLY, REPLACE from the set's .bkm, and the
- *                     certificate is created from the set when master does not have it
+ *   PostRestore       the certificate first (and master's database master key when it has none),
+ *                     created from the set when master does not have it; then RESTORE … WITH
+ *                     METADATA_ONLY, REPLACE from the set's .bkm (NORECOVERY on request)
  *
  * SQL Server reads and writes those files itself, as its service account, so they pass through an
  * exchange directory that account owns (default: the instance's default backup directory), under
@@ -28,7 +31,7 @@ import { nameBasedGuid } from '../vss/guid.js';
 import { fileList, WMD_VERSION, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
 import { SQL_WRITER_ID, SQL_WRITER_NAME, sqlWriterLogicalPath } from '../vss/known-writers.js';
 import { describeServer, SqlServerConnection, type ConnectOptions } from './connection.js';
-import { backupCertificate, restoreCertificate, type CertificateFiles } from './certificate.js';
+import { backupCertificate, ensureMasterKey, restoreCertificate, type CertificateFiles } from './certificate.js';
 import { defaultBackupDirectory, discover, hasCertificate, type ServerDiscovery } from './discovery.js';
 import { SnapshotFreeze } from './suspend.js';
 import { restoreFromMetadataBackup, takeOffline } from './snapshot-restore.js';
@@ -49,6 +52,13 @@ export interface SqlSnapshotWriterOptions {
    */
   exchangeDir?: string;
   connectTimeoutMs?: number;
+  /**
+   * false: the snapshot becomes a full backup in the DBA's differential chain. Default true
+   * (COPY_ONLY): a backup the tool takes must not reset the DBA's differential base.
+   */
+  copyOnly?: boolean;
+  /** Restore WITH NORECOVERY: the databases stay RESTORING so log backups can be applied. */
+  norecovery?: boolean;
 }
 
 /** A precondition that stops the backup before anything is frozen. */
@@ -111,7 +121,7 @@ export async function createSqlSnapshotWriter(o: SqlSnapshotWriterOptions): Prom
     }
     const exchangeDir = o.exchangeDir ?? (await defaultBackupDirectory(conn));
     if (!exchangeDir) throw precondition(`SQL Server ${conn.name} reports no default backup directory`, 'Pass the directory SQL Server writes backups to (--sql-exchange-dir).');
-    return new SqlSnapshotWriter(o.server, sqlWriterMetadata(o.server, discovery), exchangeDir, connect);
+    return new SqlSnapshotWriter(o.server, sqlWriterMetadata(o.server, discovery), exchangeDir, connect, { copyOnly: o.copyOnly ?? true, norecovery: o.norecovery ?? false });
   } finally {
     await conn.close();
   }
@@ -126,6 +136,7 @@ export class SqlSnapshotWriter implements InProcessWriter {
     readonly metadata: WriterMetadata,
     readonly exchangeDir: string,
     private readonly connect: ConnectOptions = {},
+    readonly modes: { copyOnly: boolean; norecovery: boolean } = { copyOnly: true, norecovery: false },
   ) {}
 
   private databases(ctx: WriterEventContext): string[] {
@@ -177,6 +188,21 @@ export class SqlSnapshotWriter implements InProcessWriter {
         const db = found.databases.find((d) => d.name === name);
         if (!db?.exists) throw precondition(`database '${name}' does not exist on SQL Server ${conn.name}`);
         if (db.state !== 'ONLINE') throw precondition(`database '${name}' on SQL Server ${conn.name} is ${db.state}, not ONLINE`);
+        // A database that contributes no files would be "backed up" as nothing while msdb records
+        // a backup of it: the login must see its data and log files.
+        if (!db.filesVisible) {
+          throw precondition(
+            `database '${name}' on SQL Server ${conn.name} shows the login ${db.files.length ? `only ${db.files.map((f) => f.type).join(', ')} files` : 'no files'}; a backup without its ${db.files.some((f) => f.type === 'ROWS') ? 'LOG' : 'ROWS'} file would hold none of it`,
+            `Grant the login VIEW ANY DEFINITION (sys.master_files), or give it a user in '${name}' (its sys.database_files); mbam-vss install checks this as database-files.`,
+          );
+        }
+        const component = this.metadata.components.find((c) => c.componentName === name);
+        if (!component || component.files.length === 0) {
+          throw precondition(
+            `database '${name}' had no files when the writer was created on SQL Server ${conn.name}; a backup would hold none of it`,
+            'Create the writer again once the login can see the database\'s files (VIEW ANY DEFINITION, or a user in the database).',
+          );
+        }
         for (const f of db.files) {
           if (!fs.existsSync(f.physicalName)) {
             throw precondition(
@@ -207,6 +233,7 @@ export class SqlSnapshotWriter implements InProcessWriter {
     const databases = this.databases(ctx);
     if (databases.length === 0) return;
     this.freeze = await SnapshotFreeze.begin(this.server, databases, {
+      copyOnly: this.modes.copyOnly,
       ...(ctx.deadline !== undefined ? { deadlineMs: Math.max(1, ctx.deadline - Date.now()) } : {}),
       ...(this.connect.connectTimeoutMs ? { connectTimeoutMs: this.connect.connectTimeoutMs } : {}),
     });
@@ -266,27 +293,34 @@ export class SqlSnapshotWriter implements InProcessWriter {
     const databases = this.databases(ctx);
     const conn = await this.open();
     try {
-      if (databases.length) {
-        const bkm = moveIn(join(ctx.writerDir!, SET_FILES.metadataBackup), this.exchangePath(ctx, SET_FILES.metadataBackup), this.exchangeDir);
-        try {
-          await restoreFromMetadataBackup(conn, bkm, databases);
-        } catch (e) {
-          throw new VssError(e instanceof VssError ? e.hresult : HR.VSS_E_WRITERERROR_NONRETRYABLE, {
-            message: (e as Error).message,
-            cause: e,
-            hint: `The databases (${databases.join(', ')}) are left OFFLINE with the backed-up files in place; fix the cause and restore again, or run RESTORE DATABASE … WITH METADATA_ONLY, REPLACE yourself.`,
-          });
-        }
-      }
+      // The certificate first: a database whose keys (or, with TDE, whose pages) are encrypted with
+      // it is of no use, or cannot even be brought online, until master has it.
       if (this.certificateTakesPart(ctx)) {
-        if (await hasCertificate(conn, this.server.certificate!.name)) ctx.log(`the certificate '${this.server.certificate!.name}' is already in master; left as it is`);
+        const cert = this.server.certificate!;
+        if (await hasCertificate(conn, cert.name)) ctx.log(`the certificate '${cert.name}' is already in master; left as it is`);
         else {
+          const field = cert.passwordField ? cert.passwordField.replace(/recoveryCertificatePassword$/, 'masterKeyPassword') : 'masterKeyPassword';
+          if (await ensureMasterKey(this.server, cert.masterKeyPassword, field)) ctx.log('created a database master key in master (it had none) to protect the certificate\'s private key');
           const files: CertificateFiles = {
             certificateFile: moveIn(join(ctx.writerDir!, SET_FILES.certificate), this.exchangePath(ctx, SET_FILES.certificate), this.exchangeDir),
             privateKeyFile: moveIn(join(ctx.writerDir!, SET_FILES.privateKey), this.exchangePath(ctx, SET_FILES.privateKey), this.exchangeDir),
           };
-          await restoreCertificate(this.server, files, this.password(), this.server.certificate!.name);
+          await restoreCertificate(this.server, files, this.password(), cert.name);
+          ctx.log(`re-created the certificate '${cert.name}' in master`);
         }
+      }
+      if (databases.length) {
+        const bkm = moveIn(join(ctx.writerDir!, SET_FILES.metadataBackup), this.exchangePath(ctx, SET_FILES.metadataBackup), this.exchangeDir);
+        try {
+          await restoreFromMetadataBackup(conn, bkm, databases, { recovery: !this.modes.norecovery });
+        } catch (e) {
+          throw new VssError(e instanceof VssError ? e.hresult : HR.VSS_E_WRITERERROR_NONRETRYABLE, {
+            message: (e as Error).message,
+            cause: e,
+            hint: `The databases (${databases.join(', ')}) are left OFFLINE with the backed-up files in place; fix the cause and restore again, or run RESTORE DATABASE … WITH METADATA_ONLY, DBNAME = …, REPLACE yourself.`,
+          });
+        }
+        if (this.modes.norecovery) ctx.log(`${databases.join(', ')} restored WITH NORECOVERY: RESTORING; apply log backups (RESTORE LOG … WITH NORECOVERY, STOPAT for a point in time), then RESTORE DATABASE … WITH RECOVERY`);
       }
     } finally {
       this.cleanExchange(ctx);

@@ -5,8 +5,14 @@
  */
 import type { SecretRef } from '../util/secrets.js';
 
+/**
+ * How the tool logs in. `ntlm` is Windows authentication from Linux (tedious speaks NTLM; the
+ * password is a secret by reference). Kerberos is not offered: tedious has no Kerberos client.
+ * `integrated` (the process's own Windows identity) is not available through tedious either.
+ */
 export type SqlAuth =
   | { type: 'sql'; user: string; password: SecretRef }
+  | { type: 'ntlm'; domain: string; user: string; password: SecretRef }
   | { type: 'integrated' };
 
 export interface SqlInstance {
@@ -26,6 +32,14 @@ export interface SqlInstance {
   trustServerCertificate: boolean;
   /** PEM file of the CA (or self-signed certificate) to trust for the server's certificate. */
   caFile?: string;
+  /**
+   * The host name the server's certificate is issued to, when `host` is an address (or another
+   * name): TLS validates the certificate against it, so connecting by IP needs no
+   * trustServerCertificate.
+   */
+  serverCertificateHostName?: string;
+  /** An availability group listener spanning subnets: try all its addresses at once. */
+  multiSubnetFailover?: boolean;
 }
 
 /** Where to connect and how: enough for a connection, a suspension or a certificate statement. */
@@ -42,5 +56,12 @@ export interface SqlTarget extends SqlEndpoint {
    * A certificate in master that the databases need (their keys are encrypted with it), backed up
    * with its private key; the password protects that private key in backups and opens it on restore.
    */
-  certificate?: { name: string; password?: SecretRef; /** Where the operator names the password (for hints). */ passwordField?: string };
+  certificate?: {
+    name: string;
+    password?: SecretRef;
+    /** Where the operator names the password (for hints). */
+    passwordField?: string;
+    /** Password for a database master key in master, created on restore when master has none. */
+    masterKeyPassword?: SecretRef;
+  };
 }

@@ -23,14 +23,16 @@ import { runCliAsync } from '../support/cli.js';
 import { CLI } from '../support/paths.js';
 import { loopPrereq, makeLoopFs, type LoopFs } from '../support/loop.js';
 import { itRequires } from '../support/prereq.js';
-import { PASSWORD_ENV, SQL_PASSWORD, topologyJson } from '../support/sql.js';
+import { leastPrivilegeLogin, PASSWORD_ENV, SQL2022_CU16, SQL_PASSWORD, topologyJson } from '../support/sql.js';
 import { tempDir } from '../support/state.js';
-import { startTdsServer, type TdsServerHandle } from '../support/tds-server.js';
+import { startTdsServer, type TdsServerHandle, type TdsServerOptions } from '../support/tds-server.js';
 
 const RECOVERY = 'MBAM Recovery and Hardware';
 const COMPLIANCE = 'MBAM Compliance Status';
 const CERT_ENV = 'MBAM_VSS_TEST_CERT_PASSWORD';
 process.env[CERT_ENV] = 'certificate password; it is secret';
+const MASTER_KEY_ENV = 'MBAM_VSS_TEST_MASTER_KEY_PASSWORD';
+process.env[MASTER_KEY_ENV] = 'master key password, also secret';
 
 interface Rig {
   root: string;
@@ -55,7 +57,13 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function rig(opts: { dataDir?: string; certificatePassword?: boolean } = {}): Promise<Rig> {
+/** What each statement is, by its recognised kind (and, for the suspension check, its text). */
+function label(st: { kind: string; text: string }): string {
+  if (st.kind === 'select' && st.text.includes('IsDatabaseSuspendedForSnapshotBackup')) return 'suspend-status';
+  return st.kind;
+}
+
+async function rig(opts: { dataDir?: string; certificatePassword?: boolean; masterKeyPassword?: boolean; tds?: TdsServerOptions; recoveryDb?: Partial<NonNullable<TdsServerOptions['databases']>[number]> } = {}): Promise<Rig> {
   const root = tempDir('mbam-sqlw-');
   const data = opts.dataDir ?? join(root, 'data');
   mkdirSync(data, { recursive: true });
@@ -63,21 +71,24 @@ async function rig(opts: { dataDir?: string; certificatePassword?: boolean } = {
   mkdirSync(exchange);
   const dbFiles = {
     [RECOVERY]: [join(data, 'MBAMRecovery.mdf'), join(data, 'MBAMRecovery_log.ldf')],
-    [COMPLIANCE]: [join(data, 'MBAMCompliance.mdf')],
+    [COMPLIANCE]: [join(data, 'MBAMCompliance.mdf'), join(data, 'MBAMCompliance_log.ldf')],
   };
   for (const f of Object.values(dbFiles).flat()) writeFileSync(f, `header of ${f}\n`);
   const tds = await startTdsServer({
+    productVersion: SQL2022_CU16,
     databases: [
-      { name: RECOVERY, files: [{ type: 'ROWS', physicalName: dbFiles[RECOVERY][0]!, sizePages: 1 }, { type: 'LOG', physicalName: dbFiles[RECOVERY][1]!, sizePages: 1 }] },
-      { name: COMPLIANCE, files: [{ type: 'ROWS', physicalName: dbFiles[COMPLIANCE][0]!, sizePages: 1 }] },
+      { name: RECOVERY, files: [{ type: 'ROWS', physicalName: dbFiles[RECOVERY][0]!, sizePages: 1 }, { type: 'LOG', physicalName: dbFiles[RECOVERY][1]!, sizePages: 1 }], ...opts.recoveryDb },
+      { name: COMPLIANCE, files: [{ type: 'ROWS', physicalName: dbFiles[COMPLIANCE][0]!, sizePages: 1 }, { type: 'LOG', physicalName: dbFiles[COMPLIANCE][1]!, sizePages: 1 }] },
       { name: 'master' },
     ],
     certificates: [RECOVERY_CERTIFICATE],
     defaultBackupPath: exchange,
+    ...opts.tds,
   });
   cleanups.push(() => tds.close());
   const json = topologyJson(tds, { compliance: COMPLIANCE }) as { servers: Record<string, unknown>[] };
   if (opts.certificatePassword !== false) json.servers[0]!['recoveryCertificatePassword'] = { env: CERT_ENV };
+  if (opts.masterKeyPassword) json.servers[0]!['masterKeyPassword'] = { env: MASTER_KEY_ENV };
   const topologyFile = join(root, 'topology.json');
   writeFileSync(topologyFile, JSON.stringify(json));
   let n = 0;
@@ -91,8 +102,8 @@ async function rig(opts: { dataDir?: string; certificatePassword?: boolean } = {
     files: Object.values(dbFiles).flat(),
     contentsAtMetadataBackup() {
       const at = new Map<string, string>();
-      tds.onStatement = (tag) => {
-        if (tag === 'backup-metadata') for (const f of Object.values(dbFiles).flat()) at.set(f, read(f));
+      tds.onStatement = (kind) => {
+        if (kind === 'backup-group') for (const f of Object.values(dbFiles).flat()) at.set(f, read(f));
       };
       return at;
     },
@@ -132,8 +143,12 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
       ['Microsoft BitLocker Administration and Management Writer', 'STABLE', 0],
       ['SqlServerWriter', 'STABLE', 0],
     ]);
-    const tags = r.tds.statements.map((s) => s.tag).filter((t) => ['backup-certificate', 'suspend', 'suspend-status', 'backup-metadata'].includes(t));
-    expect(tags).toEqual(['backup-certificate', 'suspend', 'suspend-status', 'suspend-status', 'backup-metadata']);
+    const tags = r.tds.statements.map(label).filter((t) => ['backup-certificate', 'suspend-group', 'suspend-status', 'backup-group'].includes(t));
+    expect(tags).toEqual(['backup-certificate', 'suspend-group', 'suspend-status', 'suspend-status', 'backup-group']);
+    // COPY_ONLY: the tool's snapshot leaves the DBA's differential base alone
+    expect(r.tds.backups[0]!.copyOnly).toBe(true);
+    expect(r.tds.database(RECOVERY)!.differentialMapValid).toBe(true);
+    expect(r.tds.database(RECOVERY)!.differentialBaseLsn).toBeNull();
     expect(r.tds.suspended()).toEqual([]);
     expect(r.tds.backups[0]!.databases.sort()).toEqual([COMPLIANCE, RECOVERY].sort());
 
@@ -162,19 +177,21 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     await backupWithSql(r, set);
     const backedUp = new Map(r.files.map((f) => [f, read(f)]));
     for (const f of r.files) appendFileSync(f, 'written after the backup\n');
-    r.tds.state.certificates = []; // the server lost master's certificate (a new server)
+    r.tds.state.certificates.length = 0; // the server lost master's certificate (a new server)
     const before = r.tds.statements.length;
 
     const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
     const logs: string[] = [];
     const result = await restore({ from: set, writers: [sqlWriter], onProgress: (e) => e.type === 'log' && logs.push(e.message) });
-    expect(result.files).toBe(3);
+    expect(result.files).toBe(4);
     for (const f of r.files) expect(read(f)).toBe(backedUp.get(f));
-    const sent = r.tds.statements.slice(before).map((s) => s.tag).filter((t) => ['set-offline', 'restore-headeronly', 'restore-metadata', 'restore-certificate'].includes(t));
-    expect(sent).toEqual(['set-offline', 'set-offline', 'restore-headeronly', 'restore-metadata', 'restore-metadata', 'restore-certificate']);
-    expect(r.tds.restores.map((x) => x.database).sort()).toEqual([COMPLIANCE, RECOVERY].sort());
-    expect(r.tds.state.databases.filter((d) => d.name !== 'master').map((d) => d.state)).toEqual(['ONLINE', 'ONLINE']);
-    expect(r.tds.state.certificates).toEqual([RECOVERY_CERTIFICATE]);
+    const sent = r.tds.statements.slice(before).map((s) => s.kind).filter((t) => ['set-offline', 'restore-headeronly', 'restore-database', 'create-certificate'].includes(t));
+    // the certificate before the databases that need it
+    expect(sent).toEqual(['set-offline', 'set-offline', 'create-certificate', 'restore-headeronly', 'restore-database', 'restore-database']);
+    // one group backup set: each database restored from its own entry (DBNAME), not the set's first
+    expect(r.tds.restores.map((x) => [x.database, x.source]).sort()).toEqual([[COMPLIANCE, COMPLIANCE], [RECOVERY, RECOVERY]]);
+    expect(r.tds.state.databases.filter((d) => !d.system).map((d) => d.state)).toEqual(['ONLINE', 'ONLINE']);
+    expect(r.tds.state.certificates.map((c) => c.name)).toEqual([RECOVERY_CERTIFICATE]);
     expect(readdirSync(r.exchange)).toEqual([]);
     expect(logs.join('\n')).toMatch(/took .* offline/);
 
@@ -191,7 +208,7 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
     const out = join(r.root, 'out');
     await restore({ from: set, to: out, writers: [sqlWriter] });
-    expect(r.tds.statements.slice(before).map((s) => s.tag).filter((t) => t.startsWith('restore') || t === 'set-offline')).toEqual([]);
+    expect(r.tds.statements.slice(before).map((s) => s.kind).filter((t) => t.startsWith('restore') || t === 'set-offline')).toEqual([]);
     for (const f of r.files) expect(existsSync(join(out, f))).toBe(true);
   });
 
@@ -199,7 +216,7 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     const r = await rig();
     const set = join(r.root, 'set');
     await backupWithSql(r, set);
-    r.tds.faults.killOn = ['restore-metadata'];
+    r.tds.faults.killOn = ['restore-database'];
     const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
     const err = await restore({ from: set, writers: [sqlWriter] }).catch((e) => e);
     expect(err).toBeInstanceOf(VssError);
@@ -212,8 +229,8 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     const r = await rig();
     const secret = join(r.root, 'not-for-the-backup');
     writeFileSync(secret, 'private');
-    r.tds.onStatement = (tag) => {
-      if (tag !== 'backup-metadata') return;
+    r.tds.onStatement = (kind) => {
+      if (kind !== 'backup-group') return;
       // Right after SQL Server has written the file, before mbam-vss reads it.
       setImmediate(() => {
         const bkm = readdirSync(r.exchange).find((n) => n.endsWith('.bkm'))!;
@@ -235,7 +252,7 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     const err = await backupWithSql(r, set).catch((e) => e);
     expect(err).toBeInstanceOf(VssError);
     expect(String(err.hint)).toMatch(/recoveryCertificatePassword/);
-    expect(r.tds.statements.some((s) => s.tag === 'suspend')).toBe(false);
+    expect(r.tds.statements.some((s) => s.kind.startsWith('suspend'))).toBe(false);
     expect(existsSync(set)).toBe(false);
   });
 
@@ -252,13 +269,16 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     expect(err.hresult).toBe(HR.VSS_E_WRITERERROR_RETRYABLE);
     const sql = err.details.writers.find((w: { name: string }) => w.name === 'SqlServerWriter');
     expect(sql).toMatchObject({ state: 'FAILED_AT_FREEZE', lastError: HR.VSS_E_WRITERERROR_RETRYABLE });
-    expect(r.tds.suspended()).toEqual([{ database: RECOVERY, spid: other.spid }]);
+    expect(r.tds.suspended()).toMatchObject([{ database: RECOVERY, spid: other.spid }]);
     expect(existsSync(set)).toBe(false);
   });
 
   it('a database file that is not on this machine stops the backup at PrepareForBackup', async () => {
     const r = await rig();
-    r.tds.state.databases[1]!.files = [{ type: 'ROWS', physicalName: '/nonexistent/elsewhere/MBAMCompliance.mdf', sizePages: 1 }];
+    r.tds.database(COMPLIANCE)!.files = [
+      { type: 'ROWS', physicalName: '/nonexistent/elsewhere/MBAMCompliance.mdf', sizePages: 1, name: COMPLIANCE },
+      { type: 'LOG', physicalName: '/nonexistent/elsewhere/MBAMCompliance_log.ldf', sizePages: 1, name: `${COMPLIANCE}_log` },
+    ];
     const err = await backupWithSql(r, join(r.root, 'set')).catch((e) => e);
     expect(err.message).toMatch(/not on this machine/);
     expect(err.details.writers.find((w: { name: string }) => w.name === 'SqlServerWriter').state).toBe('FAILED_AT_PREPARE_BACKUP');
@@ -270,7 +290,7 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     const err = await backup({ to: join(r.root, 'set'), registered: [mbam], provider: 'copy' }).catch((e) => e);
     expect(err.message).toMatch(/depends on writer \{a65faa63-5ea8-4ebc-9dbd-a0c4db26912a\}/);
     expect(err.hint).toMatch(/--topology/);
-    expect(r.tds.statements.some((s) => s.tag === 'suspend')).toBe(false);
+    expect(r.tds.statements.some((s) => s.kind.startsWith('suspend'))).toBe(false);
   });
 
   it('the CLI: install, backup --topology, verify, restore in place', async () => {
@@ -283,7 +303,7 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     const set = join(r.root, 'set');
     const b = await runCliAsync(['backup', '--to', set, '--topology', r.topologyFile, '--server', 'MBAM-DB1', '--provider', 'copy', '--json', ...common], env);
     expect(b.code, b.stderr).toBe(0);
-    expect(b.json()).toMatchObject({ ok: true, files: 3 });
+    expect(b.json()).toMatchObject({ ok: true, files: 4 });
     expect(b.stderr).toContain('"type":"log"');
     expect((await runCliAsync(['verify', set], env)).code).toBe(0);
     const backedUp = new Map(r.files.map((f) => [f, read(f)]));
@@ -303,11 +323,82 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
   });
 });
 
+describe('SQL Server writer: #14 §2 defects', () => {
+  it('§2.1 a least-privilege login (no sys.master_files rows) backs up every file', async () => {
+    const r = await rig({ tds: { logins: { mbam_vss: leastPrivilegeLogin({ serverPermissions: ['ALTER SETTINGS'] }) } } });
+    const { result, sqlWriter } = await backupWithSql(r, join(r.root, 'set'));
+    expect(result.files).toBe(4);
+    expect(sqlWriter.metadata.components.filter((c) => c.componentName !== 'master').map((c) => c.files.length)).toEqual([2, 2]);
+  });
+
+  it('§2.1 a database that shows no data or log file fails PrepareForBackup: no backup, no msdb record', async () => {
+    const r = await rig({ recoveryDb: { files: [] } });
+    const err = await backupWithSql(r, join(r.root, 'set')).catch((e) => e);
+    expect(err).toBeInstanceOf(VssError);
+    expect(err.message).toMatch(/'MBAM Recovery and Hardware' .*shows the login no files/);
+    expect(err.details.writers.find((w: { name: string }) => w.name === 'SqlServerWriter').state).toBe('FAILED_AT_PREPARE_BACKUP');
+    expect(r.tds.state.backupHistory).toEqual([]);
+    expect(existsSync(join(r.root, 'set'))).toBe(false);
+  });
+
+  it('§2.8 a TDE-protected Recovery database restores on a fresh server: master key, certificate, then databases', async () => {
+    const r = await rig({ masterKeyPassword: true, recoveryDb: { encrypted: true } });
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    // a fresh server: master has neither the certificate nor a database master key
+    r.tds.state.certificates.length = 0;
+    r.tds.database('master')!.masterKey = false;
+    const before = r.tds.statements.length;
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
+    await restore({ from: set, writers: [sqlWriter] });
+    const kinds = r.tds.statements.slice(before).map((x) => x.kind).filter((k) => ['create-master-key', 'create-certificate', 'restore-database'].includes(k));
+    expect(kinds).toEqual(['create-master-key', 'create-certificate', 'restore-database', 'restore-database']);
+    expect(r.tds.state.certificates.map((c) => c.name)).toEqual([RECOVERY_CERTIFICATE]);
+    const sent = r.tds.statements.slice(before).map((x) => x.text).join('\n');
+    expect(sent).toContain(process.env[MASTER_KEY_ENV]!.replace(/'/g, "''")); // inside the statement only
+  });
+
+  it('§2.8 without a master key password on a fresh server, the restore stops before the databases, naming the setting', async () => {
+    const r = await rig();
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    r.tds.state.certificates.length = 0;
+    r.tds.database('master')!.masterKey = false;
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
+    const before = r.tds.statements.length;
+    const err = await restore({ from: set, writers: [sqlWriter] }).catch((e) => e);
+    expect(String(err.cause?.hint ?? err.hint) + err.message).toMatch(/masterKeyPassword/);
+    expect(r.tds.statements.slice(before).some((x) => x.kind === 'restore-database')).toBe(false);
+  });
+
+  it('§2.10 restore with norecovery leaves the databases RESTORING for log backups', async () => {
+    const r = await rig();
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!), norecovery: true });
+    const logs: string[] = [];
+    await restore({ from: set, writers: [sqlWriter], onProgress: (e) => e.type === 'log' && logs.push(e.message) });
+    expect(r.tds.restores.map((x) => x.recovery)).toEqual([false, false]);
+    expect([r.tds.database(RECOVERY)!.state, r.tds.database(COMPLIANCE)!.state]).toEqual(['RESTORING', 'RESTORING']);
+    expect(logs.join('\n')).toMatch(/RESTORE LOG .* WITH RECOVERY/);
+  });
+
+  it('§2.11 a RESTORE that takes longer than the driver\'s 15 s default completes', async () => {
+    const r = await rig();
+    const set = join(r.root, 'set');
+    await backupWithSql(r, set);
+    r.tds.faults.delay = [{ on: /RESTORE DATABASE \[MBAM Compliance Status\]/, ms: 16_000 }];
+    const sqlWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(r.topology.servers[0]!) });
+    await restore({ from: set, writers: [sqlWriter] });
+    expect(r.tds.restores).toHaveLength(2);
+  }, 40_000);
+});
+
 describe('SQL Server writer: the suspension never outlives the requester', () => {
   it('a requester killed with SIGKILL while the databases are suspended leaves them thawed at once', async () => {
     const r = await rig();
     // The metadata backup never answers: the requester sits at Thaw with the databases suspended.
-    r.tds.faults.noAnswer = ['backup-metadata'];
+    r.tds.faults.noAnswer = ['backup-group'];
     const state = join(r.root, 'state');
     const child = spawn(process.execPath, [CLI, 'backup', '--to', join(r.root, 'set'), '--topology', r.topologyFile, '--server', 'MBAM-DB1', '--provider', 'copy', '--state-dir', state, '--json'], {
       env: { ...process.env, [PASSWORD_ENV]: SQL_PASSWORD, [CERT_ENV]: process.env[CERT_ENV] },
@@ -315,7 +406,7 @@ describe('SQL Server writer: the suspension never outlives the requester', () =>
     });
     cleanups.push(() => child.kill('SIGKILL'));
     const until = Date.now() + 20_000;
-    while (!r.tds.statements.some((s) => s.tag === 'backup-metadata') && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
+    while (!r.tds.statements.some((s) => s.kind === 'backup-group') && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
     expect(r.tds.suspended().map((x) => x.database).sort()).toEqual([COMPLIANCE, RECOVERY].sort());
     const killedAt = Date.now();
     child.kill('SIGKILL');

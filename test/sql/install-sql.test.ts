@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, runCliAsync } from '../support/cli.js';
-import { mbamDatabases, PASSWORD_ENV, SQL_PASSWORD, topologyJson } from '../support/sql.js';
+import { mbamDatabases, PASSWORD_ENV, SQL2022_CU16, SQL_PASSWORD, topologyJson } from '../support/sql.js';
 import { tempDir } from '../support/state.js';
 import { startTdsServer, type TdsServerHandle, type TdsServerOptions } from '../support/tds-server.js';
 
@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 async function setup(opts: TdsServerOptions = {}) {
-  server = await startTdsServer({ databases: mbamDatabases(), certificates: ['MBAM Recovery Encryption Certificate'], ...opts });
+  server = await startTdsServer({ productVersion: SQL2022_CU16, databases: mbamDatabases(), certificates: ['MBAM Recovery Encryption Certificate'], ...opts });
   const dir = tempDir();
   const topology = join(dir, 'topology.json');
   writeFileSync(topology, JSON.stringify(topologyJson(server, { compliance: 'MBAM Compliance Status' })));

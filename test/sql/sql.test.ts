@@ -14,12 +14,12 @@ import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
 import { REPO } from '../support/paths.js';
 import { hasCommand, itRequires, prereq } from '../support/prereq.js';
-import { mbamDatabases, PASSWORD_ENV, serverFor, SQL_PASSWORD } from '../support/sql.js';
+import { leastPrivilegeLogin, mbamDatabases, PASSWORD_ENV, serverFor, SQL2022_CU16, SQL_PASSWORD } from '../support/sql.js';
 import { startTdsServer, type TdsServerHandle, type TdsServerOptions } from '../support/tds-server.js';
 
 let servers: TdsServerHandle[] = [];
 async function tds(opts: TdsServerOptions = {}): Promise<TdsServerHandle> {
-  const s = await startTdsServer({ databases: mbamDatabases(), certificates: ['MBAM Recovery Encryption Certificate'], ...opts });
+  const s = await startTdsServer({ productVersion: opts.productMajorVersion ? undefined : SQL2022_CU16, databases: mbamDatabases(), certificates: ['MBAM Recovery Encryption Certificate'], ...opts });
   servers.push(s);
   return s;
 }
@@ -96,7 +96,7 @@ describe('connections', () => {
   });
 
   it('a server that does not answer times out', async () => {
-    const s = await tds({ faults: { noAnswer: ['identity'] } });
+    const s = await tds({ faults: { noAnswer: [/SERVERPROPERTY\('ProductVersion'\)/] } });
     const err = await SqlServerConnection.open(serverFor(s), { requestTimeoutMs: 300 }).catch((e) => e);
     expect(err.hresult).toBe(HR.VSS_E_WRITERERROR_TIMEOUT);
     expect(err.retryable).toBe(true);
@@ -111,10 +111,10 @@ describe('discovery and preflight', () => {
     await conn.close();
     expect(d.certificate).toBe(true);
     expect(d.tsqlSnapshotBackup).toBe(true);
-    expect(d.databases[0]).toMatchObject({ role: 'recovery', name: 'MBAM Recovery and Hardware', exists: true, state: 'ONLINE', canBackup: true, sqlWriterLogicalPath: 'MBAM-DB1' });
+    expect(d.databases[0]).toMatchObject({ role: 'recovery', name: 'MBAM Recovery and Hardware', exists: true, state: 'ONLINE', canBackup: true, sqlWriterLogicalPath: 'MBAM-DB1', filesFrom: 'sys.master_files', filesVisible: true });
     expect(d.databases[0]!.files).toEqual([
-      { type: 'ROWS', physicalName: '/var/opt/mssql/data/MBAMRecovery.mdf', sizeBytes: 1280 * 8192 },
-      { type: 'LOG', physicalName: '/var/opt/mssql/data/MBAMRecovery_log.ldf', sizeBytes: 128 * 8192 },
+      { type: 'ROWS', physicalName: '/var/opt/mssql/data/MBAMRecovery.mdf', sizeBytes: 1280 * 8192, name: 'MBAM Recovery and Hardware' },
+      { type: 'LOG', physicalName: '/var/opt/mssql/data/MBAMRecovery_log.ldf', sizeBytes: 128 * 8192, name: 'MBAM Recovery and Hardware_log' },
     ]);
     expect(d.databases[1]).toMatchObject({ role: 'complianceAudit', exists: true });
   });
@@ -131,18 +131,34 @@ describe('discovery and preflight', () => {
     const s = await tds();
     const r = await sqlPreflight(sqlTargetOf(serverFor(s, { compliance: 'MBAM Compliance Status' })));
     expect(r.every((c) => c.ok)).toBe(true);
-    expect(r.map((c) => c.check)).toEqual(['sql-reachable', 'database-online:recovery', 'sql-rights:recovery', 'database-online:complianceAudit', 'sql-rights:complianceAudit', 'certificate']);
+    expect(r.map((c) => c.check)).toEqual([
+      'sql-reachable',
+      'sql-version',
+      'database-online:recovery',
+      'sql-rights:recovery',
+      'database-files:recovery',
+      'database-online:complianceAudit',
+      'sql-rights:complianceAudit',
+      'database-files:complianceAudit',
+      'sql-rights:server',
+      'certificate',
+      'certificate-rights',
+    ]);
   });
 
   it.each([
     ['a missing database', { databases: [] }, 'database-online:recovery', /does not exist/],
     ['an offline database', { databases: [{ name: 'MBAM Recovery and Hardware', state: 'OFFLINE' }] }, 'database-online:recovery', /is OFFLINE/],
-    ['missing rights', { databases: [{ name: 'MBAM Recovery and Hardware', canBackup: false }] }, 'sql-rights:recovery', /lacks BACKUP DATABASE/],
+    ['no ALTER on the database', { logins: { mbam_vss: leastPrivilegeLogin({ dbPermissions: [] }) } }, 'sql-rights:recovery', /lacks ALTER on MBAM Recovery and Hardware/],
+    ['no ALTER SETTINGS for the group suspend', { logins: { mbam_vss: leastPrivilegeLogin({ serverPermissions: ['VIEW ANY DEFINITION'] }) } }, 'sql-rights:server', /lacks ALTER SETTINGS/],
+    ['no CONTROL on the certificate', { logins: { mbam_vss: leastPrivilegeLogin({ certificate: ['VIEW DEFINITION'] }) } }, 'certificate-rights', /lacks CONTROL on the certificate/],
+    ['a database without its log file', { databases: [{ name: 'MBAM Recovery and Hardware', files: [{ type: 'ROWS', physicalName: '/d/r.mdf', sizePages: 1 }] }] }, 'database-files:recovery', /sees no LOG file/],
+    ['a build without the group suspend fix', { productVersion: '16.0.4003.1' }, 'sql-version', /16\.0\.4165\.4 \(CU16\).*KB5048510/],
     ['no certificate', { certificates: [] }, 'certificate', /missing from master/],
     ['a failed login', { faults: { loginFails: true } }, 'sql-reachable', /Login failed/],
   ] as const)('names the failed check for %s', async (_n, opts, check, detail) => {
     const s = await tds(opts as TdsServerOptions);
-    const r = await sqlPreflight(sqlTargetOf(serverFor(s)));
+    const r = await sqlPreflight(sqlTargetOf(serverFor(s, { compliance: 'MBAM Compliance Status' })));
     const failed = r.find((c) => !c.ok);
     expect(failed?.check).toBe(check);
     expect(failed?.detail).toMatch(detail);
@@ -157,10 +173,10 @@ describe('snapshot freeze (SQL Server 2022+)', () => {
     const f = await SnapshotFreeze.begin(serverFor(s), both);
     expect(s.suspended().map((x) => x.database).sort()).toEqual([...both].sort());
     expect(new Set(s.suspended().map((x) => x.spid))).toEqual(new Set([f.spid]));
-    expect(s.statements.find((x) => x.tag === 'suspend')!.text).toContain('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([MBAM Recovery and Hardware], [MBAM Compliance Status]))');
+    expect(s.statements.find((x) => x.kind === 'suspend-group')!.text).toContain('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([MBAM Recovery and Hardware], [MBAM Compliance Status]), MODE = COPY_ONLY)');
     await f.backupMetadata(`${BK}/mbam.bkm`);
     expect(s.suspended()).toEqual([]);
-    expect(s.backups).toEqual([{ databases: both, path: `${BK}/mbam.bkm`, spid: f.spid }]);
+    expect(s.backups).toEqual([{ kind: 'backup-group', databases: both, path: `${BK}/mbam.bkm`, spid: f.spid, position: 1, copyOnly: true }]);
     expect(f.state).toBe('backed-up');
   });
 
@@ -184,10 +200,11 @@ describe('snapshot freeze (SQL Server 2022+)', () => {
     const err = await SnapshotFreeze.begin(serverFor(s), [both[0]!]).catch((e) => e);
     expect(err.hresult).toBe(HR.VSS_E_WRITERERROR_RETRYABLE);
     expect(err.message).toMatch(/already suspended .*SQL error 3081/);
-    expect(s.suspended()).toEqual([{ database: both[0], spid: f.spid }]);
+    expect(err.message).toMatch(/then 5069/); // the cause, not the trailer ALTER DATABASE statement failed
+    expect(s.suspended()).toMatchObject([{ database: both[0], spid: f.spid }]);
     await f.abort();
     expect(s.suspended()).toEqual([]);
-    expect(s.statements.filter((x) => x.tag === 'resume')).toHaveLength(1);
+    expect(s.statements.filter((x) => x.kind === 'resume-database')).toHaveLength(1);
   });
 
   it('the deadline ends the freeze by dropping the session, and the backup then fails with TIMEOUT', async () => {
@@ -202,7 +219,7 @@ describe('snapshot freeze (SQL Server 2022+)', () => {
   });
 
   it('a hung metadata backup is cut off at the deadline, thawed', async () => {
-    const s = await tds({ faults: { noAnswer: ['backup-metadata'] } });
+    const s = await tds({ faults: { noAnswer: ['backup-group'] } });
     const f = await SnapshotFreeze.begin(serverFor(s), both, { deadlineMs: 300 });
     const t0 = Date.now();
     const err = await f.backupMetadata('/b.bkm').catch((e) => e);
@@ -214,11 +231,12 @@ describe('snapshot freeze (SQL Server 2022+)', () => {
 
   it('older servers say the T-SQL path needs SQL Server 2022 and point to the VSS writer', async () => {
     const s = await tds({ productMajorVersion: 15 });
+    expect(s.state.model.version).toMatch(/^15\./);
     const err = await SnapshotFreeze.begin(serverFor(s), both).catch((e) => e);
     expect(err.category).toBe('precondition');
     expect(err.message).toMatch(/version 15; T-SQL snapshot backup needs SQL Server 2022/);
     expect(err.hint).toMatch(/SQL Server VSS writer/);
-    expect(s.statements.some((x) => x.tag === 'suspend')).toBe(false);
+    expect(s.statements.some((x) => x.kind.startsWith('suspend'))).toBe(false);
   });
 
   it('refuses more than 64 databases before asking the server (error 925)', async () => {
@@ -231,8 +249,8 @@ describe('snapshot freeze (SQL Server 2022+)', () => {
   it.each(HOSTILE)('suspends a database named %j exactly', async (name) => {
     const s = await tds({ databases: [{ name }] });
     const f = await SnapshotFreeze.begin(serverFor(s, { recovery: name }), [name]);
-    expect(s.suspended()).toEqual([{ database: name, spid: f.spid }]);
-    expect(s.statements.find((x) => x.tag === 'suspend')!.text).toContain(suspendStatement([name], true));
+    expect(s.suspended()).toMatchObject([{ database: name, spid: f.spid }]);
+    expect(s.statements.find((x) => x.kind === 'suspend-database')!.text).toContain(suspendStatement([name], true));
     await f.backupMetadata(`${BK}/${name}.bkm`);
     expect(s.backups[0]!.path).toBe(`${BK}/${name}.bkm`);
   });
@@ -245,12 +263,12 @@ describe('certificate backup and restore', () => {
     process.env['MBAM_TEST_CERT_PW'] = "p@ss'word; --";
     await backupCertificate(server, { certificateFile: `${BK}/mbam.cer`, privateKeyFile: `${BK}/mbam.pvk` }, { env: 'MBAM_TEST_CERT_PW' }, RECOVERY_CERTIFICATE);
     expect(s.certificateBackups).toEqual([{ certificate: 'MBAM Recovery Encryption Certificate', file: `${BK}/mbam.cer`, keyFile: `${BK}/mbam.pvk`, password: "p@ss'word; --" }]);
-    s.state.certificates = [];
+    s.state.certificates.length = 0;
     const err = await backupCertificate(server, { certificateFile: '/c', privateKeyFile: '/k' }, { env: 'MBAM_TEST_CERT_PW' }, RECOVERY_CERTIFICATE).catch((e) => e);
     expect(err.message).toMatch(/Cannot find the certificate/);
     expect(err.message).not.toContain("p@ss'word");
     await restoreCertificate(server, { certificateFile: `${BK}/mbam.cer`, privateKeyFile: `${BK}/mbam.pvk` }, { env: 'MBAM_TEST_CERT_PW' }, RECOVERY_CERTIFICATE);
-    expect(s.state.certificates).toEqual(['MBAM Recovery Encryption Certificate']);
+    expect(s.state.certificates.map((c) => c.name)).toEqual(['MBAM Recovery Encryption Certificate']);
     const missing = await backupCertificate(server, { certificateFile: '/c', privateKeyFile: '/k' }, { env: 'MBAM_TEST_UNSET_CERT_PW' }, RECOVERY_CERTIFICATE).catch((e) => e);
     expect(missing.message).toMatch(/MBAM_TEST_UNSET_CERT_PW is not set/);
   });
