@@ -1,8 +1,9 @@
 /**
- * Filesystem freeze for the snapshot window, through the native guard: a watchdog process thaws
- * on request, at the deadline, or as soon as this process dies. Freezing the filesystem that holds
- * `/`, the state directory or the backup target would block mbam-vss itself, so it is refused
- * unless forced.
+ * Filesystem freeze for the snapshot window, through the native guard: a watchdog process in a
+ * session of its own thaws on request, at the deadline, as soon as this process dies, and when it
+ * is signalled; a native thread here thaws if the watchdog dies or misses its deadline (stopped).
+ * Freezing the filesystem that holds `/`, the state directory or the backup target would block
+ * mbam-vss itself, so it is refused unless forced.
  */
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
@@ -10,7 +11,14 @@ import { loadNative, nativeError } from '../platform/native.js';
 import { sameFilesystem } from './mounts.js';
 
 export interface ThawReport {
-  reason: 'requested' | 'deadline' | 'watchdog-lost' | 'command-done';
+  /**
+   * What ended the freeze: this process asked; the deadline; the snapshot command exited; the
+   * watchdog was signalled (`signal`); or the watchdog died (`watchdog-lost`) or did not thaw by
+   * its deadline (`watchdog-overdue`, e.g. stopped) and this process thawed instead.
+   */
+  reason: 'requested' | 'deadline' | 'command-done' | 'signalled' | 'watchdog-lost' | 'watchdog-overdue';
+  /** The signal that made the watchdog thaw ("SIGTERM"), with reason 'signalled'. */
+  signal?: string;
   thawErrors: number;
   firstError?: string;
   /** Exit code of the snapshot command (128 + signal), or -1. */
@@ -39,9 +47,16 @@ function gatedArgv(script: string): string[] {
   return ['/bin/sh', '-c', GATED, 'sh', script];
 }
 
+/** One freeze in the addon; collected without end(), it thaws. */
+interface NativeFreezeGuard {
+  /** The watchdog's process id. */
+  readonly pid: number;
+  /** request=true asks for the thaw now; false waits for the command or the deadline. */
+  end(request?: boolean): Promise<ThawReport>;
+}
+
 interface FreezeAddon {
-  freezeBegin(mountPoints: string[], deadlineMs: number, command?: { argv: string[]; env: string[]; output: string }): Promise<{ handle: number; pid: number }>;
-  freezeEnd(handle: number, request?: boolean): Promise<ThawReport>;
+  freezeBegin(mountPoints: string[], deadlineMs: number, command?: { argv: string[]; env: string[]; output: string }): Promise<NativeFreezeGuard>;
 }
 
 export interface FreezeOptions {
@@ -58,10 +73,15 @@ export class FrozenFilesystems {
 
   private constructor(
     readonly mountPoints: string[],
-    private readonly handle: number,
-    readonly watchdogPid: number,
+    private readonly guard: NativeFreezeGuard,
+    readonly deadlineMs: number,
     readonly frozenAt: number,
   ) {}
+
+  /** The watchdog process (its own session; it thaws on any signal it can catch). */
+  get watchdogPid(): number {
+    return this.guard.pid;
+  }
 
   static async freeze(mountPoints: string[], opts: FreezeOptions): Promise<FrozenFilesystems> {
     if (!opts.force) {
@@ -80,8 +100,8 @@ export class FrozenFilesystems {
     const native = loadNative() as unknown as FreezeAddon;
     try {
       const command = opts.command ? { argv: gatedArgv(opts.command.script), env: opts.command.env, output: opts.command.output } : undefined;
-      const { handle, pid } = await native.freezeBegin(mountPoints, opts.deadlineMs, command);
-      return new FrozenFilesystems(mountPoints, handle, pid, Date.now());
+      const guard = await native.freezeBegin(mountPoints, opts.deadlineMs, command);
+      return new FrozenFilesystems(mountPoints, guard, opts.deadlineMs, Date.now());
     } catch (e) {
       throw nativeError(e, `freeze ${mountPoints.join(', ')}`);
     }
@@ -99,8 +119,7 @@ export class FrozenFilesystems {
 
   private end(request: boolean): Promise<ThawReport> {
     if (!this.ended) {
-      const native = loadNative() as unknown as FreezeAddon;
-      this.ended = native.freezeEnd(this.handle, request).then((r) => {
+      this.ended = this.guard.end(request).then((r) => {
         if (r.thawErrors) throw new VssError(HR.VSS_E_UNEXPECTED, { message: `thaw of ${this.mountPoints.join(', ')} failed (${r.firstError})` });
         return r;
       });
