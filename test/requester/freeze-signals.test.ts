@@ -3,7 +3,7 @@
  * owner) runs a real backup with the external provider on a loop-mounted filesystem while a test
  * writer waits in the kernel on the frozen filesystem; then one signal goes to the owner, to the
  * freeze guard's watchdog, or to the owner's whole process group (what `timeout -s KILL`, Ctrl-C,
- * Ctrl-\ and Ctrl-Z reach), in one of three phases:
+ * Ctrl-\ and Ctrl-Z reach; the owner runs as a job of a shell session), in one of three phases:
  *   freezing  the watchdog is inside FIFREEZE (held there by freezing the filesystem under the
  *             loop image, so the phase lasts until the test lets it end)
  *   frozen    the snapshot command passed the gate and hangs; the owner's JavaScript hangs too
@@ -196,6 +196,18 @@ async function inLane<T>(phase: Phase, fn: (l: Lane) => Promise<T>): Promise<T> 
 }
 
 let ownerScript: string | undefined;
+let launcher: string | undefined;
+/**
+ * A shell session that runs the owner as a job in a process group of its own, as an interactive
+ * shell's job control does: its group is not orphaned, so a SIGTSTP stops it as Ctrl-Z would (the
+ * kernel drops job-control stops aimed at orphaned groups). Exits with the owner's status.
+ */
+function writeLauncher(): string {
+  if (launcher) return launcher;
+  launcher = join(tempDir(), 'session.sh');
+  writeFileSync(launcher, `ulimit -c 0\nperl -e 'setpgrp(0, 0); exec @ARGV or die "exec: $!"' "$@" &\nwait $!\n`);
+  return launcher;
+}
 /**
  * The owner: a requester process that runs backup() from the built package. Once `hangOn` exists
  * its JavaScript event loop hangs until `release` exists, so that whatever ends the freeze then
@@ -233,21 +245,23 @@ try {
 }
 
 interface Owner {
-  child: ChildProcess;
+  session: ChildProcess;
+  /** Leader of its own process group. */
   pid: number;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   result: string;
   release: string;
 }
 
-function startOwner(cell: string, fs: Lane['fs'], command: string, hang: boolean): Owner {
+async function startOwner(cell: string, fs: Lane['fs'], command: string, hang: boolean): Promise<Owner> {
   const result = join(cell, 'result.json');
   const release = join(cell, 'release');
   const cfg = { to: join(cell, 'set'), writer: dataWriter(join(fs.mountPoint, 'data')), command, holdMs: HOLD_MS, result, release, ...(hang ? { hangOn: join(cell, 'started') } : {}) };
-  // Its own process group, as `timeout` and a shell's job control give it; no core file on SIGQUIT.
-  const child = spawn('sh', ['-c', 'ulimit -c 0; exec "$0" "$@"', process.execPath, writeOwnerScript(), JSON.stringify(cfg)], { detached: true, stdio: 'ignore' });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-  return { child, pid: child.pid!, exit, result, release };
+  const session = spawn('sh', [writeLauncher(), process.execPath, writeOwnerScript(), JSON.stringify(cfg)], { detached: true, stdio: 'ignore' });
+  // The exit status of the session is the owner's: its code, or 128 + the signal that killed it.
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => session.on('exit', (code, signal) => r({ code, signal })));
+  const pid = await until(() => childrenOf(session.pid!)[0], 'the owner', 10_000);
+  return { session, pid, exit, result, release };
 }
 
 /** A write into the filesystem, started while it is frozen; it completes when the freeze ends. */
@@ -292,7 +306,7 @@ async function runCell(phase: Phase, target: Target, signals: readonly string[])
       writeFileSync(join(l.fs.mountPoint, 'data', `dirty-${n}`), Buffer.alloc(256 * 1024, 1));
       execFileSync('fsfreeze', ['-f', l.outer!.mountPoint]);
     }
-    const owner = startOwner(cell, l.fs, commandFor(phase, cell), phase !== 'freezing');
+    const owner = await startOwner(cell, l.fs, commandFor(phase, cell), phase !== 'freezing');
     let watchdog = 0;
     let commandGroup = 0;
     try {
@@ -323,6 +337,7 @@ async function runCell(phase: Phase, target: Target, signals: readonly string[])
       writeFileSync(owner.release, '');
       if (l.outer) quietly(() => execFileSync('fsfreeze', ['-u', l.outer!.mountPoint], { stdio: 'ignore' }));
       quietly(() => process.kill(-owner.pid, 'SIGKILL'));
+      quietly(() => owner.session.kill('SIGKILL'));
       if (watchdog) quietly(() => process.kill(watchdog, 'SIGKILL'));
       if (commandGroup) quietly(() => process.kill(-commandGroup, 'SIGKILL'));
       quietly(() => execFileSync('fsfreeze', ['-u', l.fs.mountPoint], { stdio: 'ignore' }));
@@ -342,7 +357,7 @@ describe.concurrent('signals during a freeze: writable within the freeze timeout
           expect(o.watchdogAlive, 'the watchdog outlived the freeze').toBe(false);
           // The command never finished within the hold: the backup must not succeed.
           expect(o.exit.code, `owner exit (${JSON.stringify(o.result)})`).not.toBe(0);
-          if (o.exit.code !== null) expect(o.result?.ok).toBe(false);
+          expect(o.result?.ok ?? false).toBe(false);
         }, 120_000);
       }
     }
@@ -357,7 +372,7 @@ describe('a freeze that outlived its deadline', () => {
     writeFileSync(join(l.mountPoint, 'data', 'f'), 'payload');
     const cell = tempDir();
     // The command finishes by itself, successfully, while both are stopped.
-    const owner = startOwner(cell, l, `touch ${cell}/started; sleep 0.5`, false);
+    const owner = await startOwner(cell, l, `touch ${cell}/started; sleep 0.5`, false);
     let watchdog = 0;
     try {
       watchdog = await until(() => childrenOf(owner.pid)[0], 'the watchdog', 20_000);
@@ -376,6 +391,7 @@ describe('a freeze that outlived its deadline', () => {
       expect(result.message).toMatch(/write hold of 2000 ms/);
     } finally {
       quietly(() => process.kill(-owner.pid, 'SIGKILL'));
+      quietly(() => owner.session.kill('SIGKILL'));
       if (watchdog) quietly(() => process.kill(watchdog, 'SIGKILL'));
       quietly(() => execFileSync('fsfreeze', ['-u', l.mountPoint], { stdio: 'ignore' }));
     }
