@@ -103,6 +103,11 @@ export class FrozenFilesystems {
       const guard = await native.freezeBegin(mountPoints, opts.deadlineMs, command);
       return new FrozenFilesystems(mountPoints, guard, opts.deadlineMs, Date.now());
     } catch (e) {
+      // The watchdog stopped (or starved) past the deadline before confirming: writes were held
+      // too long, as VSS reports when a flush-and-hold outlasts its limit.
+      if ((e as { code?: string }).code === 'ETIMEDOUT') {
+        throw new VssError(HR.VSS_E_HOLD_WRITES_TIMEOUT, { message: `freeze ${mountPoints.join(', ')}: ${(e as Error).message}`, cause: e });
+      }
       throw nativeError(e, `freeze ${mountPoints.join(', ')}`);
     }
   }

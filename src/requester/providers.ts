@@ -133,7 +133,11 @@ export async function createExternalSnapshots(volumes: Volume[], o: ExternalSnap
     } catch {
       // no output
     }
-    throw new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, { message: `snapshot command failed (${r.reason === 'command-done' ? `exit ${r.commandStatus}` : r.reason})${tail ? `: ${tail}` : ''}` });
+    const why = r.reason === 'command-done' ? `exit ${r.commandStatus}`
+      : r.reason === 'signalled' ? `the freeze watchdog got ${r.signal}: it killed the command and thawed`
+      : r.reason === 'watchdog-lost' ? 'the freeze watchdog died: mbam-vss killed the command and thawed'
+      : r.reason;
+    throw new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, { message: `snapshot command failed (${why})${tail ? `: ${tail}` : ''}` });
   }
   // The command exposes each volume's whole filesystem; a bind mount shows a directory of it.
   volumes.forEach((v, i) => (v.view = join(o.exposeRoot, String(i), v.mount.root)));

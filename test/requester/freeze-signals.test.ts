@@ -358,6 +358,13 @@ describe.concurrent('signals during a freeze: writable within the freeze timeout
           // The command never finished within the hold: the backup must not succeed.
           expect(o.exit.code, `owner exit (${JSON.stringify(o.result)})`).not.toBe(0);
           expect(o.result?.ok ?? false).toBe(false);
+          if (target === 'watchdog') {
+            // The owner was not signalled: it finishes, and says what ended the freeze.
+            expect(o.exit.code).toBe(1);
+            const catchable = signals[0] !== 'SIGKILL' && signals[0] !== 'SIGSTOP';
+            // (Killed or stopped inside FIFREEZE, it may not have confirmed the freeze yet.)
+            expect(o.result?.message).toMatch(catchable ? `freeze watchdog got ${signals[0]}` : signals[0] === 'SIGKILL' ? /freeze watchdog died/ : /freeze watchdog did not (answer|confirm)/);
+          }
         }, 120_000);
       }
     }

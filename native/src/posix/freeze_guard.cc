@@ -46,7 +46,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/errors.h"
@@ -342,7 +341,7 @@ struct Guard {
   bool frozen = false;  // the freeze succeeded (it may have ended since)
   bool ended = false;   // thawed, watchdog reaped, descriptors closed
   int beginError = 0;
-  std::string beginOp, beginPath;
+  std::string beginOp, beginPath, beginMessage;
   ThawReport report{};
   const char* ownerReason = nullptr;  // set when the owner ended the freeze, not the watchdog
 
@@ -427,13 +426,32 @@ void Watch(std::shared_ptr<Guard> g) {
   if (!g->beginDone) {
     g->beginDone = true;
     g->beginError = r == ReadResult::kEof ? ECHILD : ETIMEDOUT;
-    g->beginOp = r == ReadResult::kEof ? "freeze guard: the watchdog died before the freeze was confirmed; thawed"
-                                       : "freeze guard: the freeze was not confirmed by its deadline; thawed";
+    g->beginMessage = r == ReadResult::kEof
+        ? "the freeze watchdog died before it confirmed the freeze: mbam-vss killed the snapshot command and thawed"
+        : "the freeze watchdog did not confirm the freeze by its deadline (stopped?): mbam-vss killed it and the snapshot command, and thawed";
   }
   g->report = tr;
   g->ownerReason = ownerReason;
   g->ended = true;
   g->cv.notify_all();
+}
+
+// A detached thread running Watch; false (errno set) when it cannot be created.
+bool StartWatching(const std::shared_ptr<Guard>& g) {
+  auto* arg = new std::shared_ptr<Guard>(g);
+  pthread_t t;
+  const int err = pthread_create(&t, nullptr, [](void* a) -> void* {
+    std::unique_ptr<std::shared_ptr<Guard>> p(static_cast<std::shared_ptr<Guard>*>(a));
+    Watch(*p);
+    return nullptr;
+  }, arg);
+  if (err != 0) {
+    delete arg;
+    errno = err;
+    return false;
+  }
+  pthread_detach(t);
+  return true;
 }
 
 const char* SignalName(int s) {
@@ -598,18 +616,23 @@ class BeginWorker : public Napi::AsyncWorker {
       std::lock_guard<std::mutex> lock(g->mu);
       g->control = control[1];
     }
-    std::thread(Watch, guard_).detach();
+    if (!StartWatching(guard_)) {
+      // Without the watching thread nobody here could thaw: end it all now, before anything is
+      // reported as frozen.
+      const int err = errno;
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      ThawAll(g->fds.data(), static_cast<int>(g->fds.size()), kDeadline);
+      return Fail(err, "pthread_create", "");
+    }
     std::unique_lock<std::mutex> lock(g->mu);
     g->cv.wait(lock, [&] { return g->beginDone; });
     if (!g->frozen) {
-      const int err = g->beginError;
-      const std::string op = g->beginOp, path = g->beginPath;
-      lock.unlock();
       // The watching thread thaws whatever froze; wait for it, so that a failed freezeBegin
       // leaves nothing frozen behind.
-      std::unique_lock<std::mutex> again(g->mu);
-      g->cv.wait(again, [&] { return g->ended; });
-      return Fail(err, op.c_str(), path);
+      g->cv.wait(lock, [&] { return g->ended; });
+      message_ = g->beginMessage;
+      return Fail(g->beginError, g->beginOp.c_str(), g->beginPath);
     }
   }
   void OnOK() override {
@@ -623,7 +646,14 @@ class BeginWorker : public Napi::AsyncWorker {
     }
     deferred_.Resolve(o);
   }
-  void OnError(const Napi::Error&) override { deferred_.Reject(ErrnoError(Env(), err_, op_, path_).Value()); }
+  void OnError(const Napi::Error&) override {
+    if (message_.empty()) return deferred_.Reject(ErrnoError(Env(), err_, op_, path_).Value());
+    Napi::Error e = Napi::Error::New(Env(), message_);
+    e.Value().Set("errno", Napi::Number::New(Env(), err_));
+    const char* code = ErrnoName(err_);
+    e.Value().Set("code", code ? code : "EIO");
+    deferred_.Reject(e.Value());
+  }
 
  private:
   void Fail(int err, const char* op, const std::string& path) {
@@ -637,7 +667,7 @@ class BeginWorker : public Napi::AsyncWorker {
   std::shared_ptr<Guard> guard_;
   Command* cmd_;
   int err_ = 0;
-  std::string op_, path_;
+  std::string op_, path_, message_;
 };
 
 bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
