@@ -79,21 +79,40 @@ export interface FileLockExports {
 
 /** What the freeze guard's watchdog reports once it has thawed (freeze_guard.cc, EndWorker). */
 export interface NativeThawReport {
-  reason: 'requested' | 'deadline' | 'watchdog-lost' | 'command-done';
+  /**
+   * What ended the freeze: this process asked; the deadline; the snapshot command exited; the
+   * watchdog was signalled (`signal`); or the watchdog died (`watchdog-lost`) or did not thaw by
+   * its deadline (`watchdog-overdue`, e.g. stopped) and this process thawed instead.
+   */
+  reason: 'requested' | 'deadline' | 'command-done' | 'signalled' | 'watchdog-lost' | 'watchdog-overdue';
+  /** The signal that made the watchdog thaw ("SIGTERM"), with reason 'signalled'. */
+  signal?: string;
   thawErrors: number;
   /** errno name of the first failed FITHAW, when thawErrors > 0. */
   firstError?: string;
   /** Exit code of the snapshot command (128 + signal), or -1. */
   commandStatus: number;
+  /** From the first FIFREEZE to the last FITHAW, measured by the watchdog. */
   heldMs: number;
 }
 
 /** freeze_guard.cc (Linux) */
 export interface FreezeGuardExports {
-  /** `command.argv[0]` is an absolute path; the program waits for a byte on descriptor 3 before acting. */
-  freezeBegin(mountPoints: string[], deadlineMs: number, command?: { argv: string[]; env: string[]; output: string }): Promise<{ handle: number; pid: number }>;
-  /** `request` false: wait for the watchdog to thaw by itself (command done, or deadline). */
-  freezeEnd(handle: number, request?: boolean): Promise<NativeThawReport>;
+  /**
+   * Freezes the mount points under a watchdog in a session of its own; `command.argv[0]` is an
+   * absolute path and the program waits for a byte on descriptor 3 before acting. Bad arguments
+   * throw (TypeError/RangeError); a watchdog that dies or stops before confirming rejects with
+   * code ECHILD or ETIMEDOUT.
+   */
+  freezeBegin(mountPoints: string[], deadlineMs: number, command?: { argv: string[]; env: string[]; output: string } | null): Promise<NativeFreezeGuard>;
+}
+
+/** One freeze (an ObjectWrap): collected without end(), it asks for the thaw. */
+export interface NativeFreezeGuard {
+  /** The watchdog's process id. */
+  readonly pid: number;
+  /** request=true (default) asks for the thaw now; false waits for the command or the deadline. */
+  end(request?: boolean): Promise<NativeThawReport>;
 }
 
 /** snapshot.cc (Linux) */

@@ -1,23 +1,16 @@
 /**
- * Filesystem freeze for the snapshot window, through the native guard: a watchdog process thaws
- * on request, at the deadline, or as soon as this process dies. Freezing the filesystem that holds
- * `/`, the state directory or the backup target would block mbam-vss itself, so it is refused
- * unless forced.
+ * Filesystem freeze for the snapshot window, through the native guard: a watchdog process in a
+ * session of its own thaws on request, at the deadline, as soon as this process dies, and when it
+ * is signalled; a native thread here thaws if the watchdog dies or misses its deadline (stopped).
+ * Freezing the filesystem that holds `/`, the state directory or the backup target would block
+ * mbam-vss itself, so it is refused unless forced.
  */
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { loadNative, nativeError } from '../platform/native.js';
+import { posixAddon, type NativeFreezeGuard, type NativeThawReport } from '../platform/native.js';
 import { sameFilesystem } from './mounts.js';
 
-export interface ThawReport {
-  reason: 'requested' | 'deadline' | 'watchdog-lost' | 'command-done';
-  thawErrors: number;
-  firstError?: string;
-  /** Exit code of the snapshot command (128 + signal), or -1. */
-  commandStatus: number;
-  /** From the first FIFREEZE to the last FITHAW, measured by the watchdog. */
-  heldMs: number;
-}
+export type ThawReport = NativeThawReport;
 
 /** A shell command the watchdog runs inside the frozen window, its output to a file. */
 export interface FrozenCommand {
@@ -39,11 +32,6 @@ function gatedArgv(script: string): string[] {
   return ['/bin/sh', '-c', GATED, 'sh', script];
 }
 
-interface FreezeAddon {
-  freezeBegin(mountPoints: string[], deadlineMs: number, command?: { argv: string[]; env: string[]; output: string }): Promise<{ handle: number; pid: number }>;
-  freezeEnd(handle: number, request?: boolean): Promise<ThawReport>;
-}
-
 export interface FreezeOptions {
   deadlineMs: number;
   /** Run by the watchdog between freeze and thaw; the thaw follows its exit at once. */
@@ -58,10 +46,15 @@ export class FrozenFilesystems {
 
   private constructor(
     readonly mountPoints: string[],
-    private readonly handle: number,
-    readonly watchdogPid: number,
+    private readonly guard: NativeFreezeGuard,
+    readonly deadlineMs: number,
     readonly frozenAt: number,
   ) {}
+
+  /** The watchdog process (its own session; it thaws on any signal it can catch). */
+  get watchdogPid(): number {
+    return this.guard.pid;
+  }
 
   static async freeze(mountPoints: string[], opts: FreezeOptions): Promise<FrozenFilesystems> {
     if (!opts.force) {
@@ -77,13 +70,19 @@ export class FrozenFilesystems {
         }
       }
     }
-    const native = loadNative() as unknown as FreezeAddon;
+    const native = posixAddon();
     try {
       const command = opts.command ? { argv: gatedArgv(opts.command.script), env: opts.command.env, output: opts.command.output } : undefined;
-      const { handle, pid } = await native.freezeBegin(mountPoints, opts.deadlineMs, command);
-      return new FrozenFilesystems(mountPoints, handle, pid, Date.now());
+      const guard = await native.freezeBegin(mountPoints, opts.deadlineMs, command);
+      return new FrozenFilesystems(mountPoints, guard, opts.deadlineMs, Date.now());
     } catch (e) {
-      throw nativeError(e, `freeze ${mountPoints.join(', ')}`);
+      // The watchdog stopped (or starved) past the deadline before confirming: writes were held
+      // too long, as VSS reports when a flush-and-hold outlasts its limit.
+      const cause = (e as VssError).cause as { code?: string; message?: string } | undefined;
+      if (cause?.code === 'ETIMEDOUT') {
+        throw new VssError(HR.VSS_E_HOLD_WRITES_TIMEOUT, { message: `freeze ${mountPoints.join(', ')}: ${cause.message}`, cause: e });
+      }
+      throw new VssError((e as VssError).hresult, { message: `freeze ${mountPoints.join(', ')}: ${(e as Error).message}`, category: (e as VssError).category, cause: e });
     }
   }
 
@@ -99,8 +98,7 @@ export class FrozenFilesystems {
 
   private end(request: boolean): Promise<ThawReport> {
     if (!this.ended) {
-      const native = loadNative() as unknown as FreezeAddon;
-      this.ended = native.freezeEnd(this.handle, request).then((r) => {
+      this.ended = this.guard.end(request).then((r) => {
         if (r.thawErrors) throw new VssError(HR.VSS_E_UNEXPECTED, { message: `thaw of ${this.mountPoints.join(', ')} failed (${r.firstError})` });
         return r;
       });

@@ -9,8 +9,10 @@ export interface MountInfo {
   mountPoint: string;
   fsType: string;
   source: string;
-  /** major:minor of the mounted device. */
+  /** major:minor of the mounted filesystem: one superblock, whichever mounts show it. */
   device: string;
+  /** The directory of the filesystem this mount shows: '/', or a bind mount's (or btrfs subvolume's) directory. */
+  root: string;
 }
 
 function unescapeMount(s: string): string {
@@ -25,7 +27,7 @@ export function readMounts(): MountInfo[] {
       const [pre, post] = line.split(' - ');
       const f = pre!.split(' ');
       const g = post!.split(' ');
-      return { mountPoint: unescapeMount(f[4]!), device: f[2]!, fsType: g[0]!, source: unescapeMount(g[1]!) };
+      return { mountPoint: unescapeMount(f[4]!), root: unescapeMount(f[3]!), device: f[2]!, fsType: g[0]!, source: unescapeMount(g[1]!) };
     });
 }
 
@@ -52,10 +54,32 @@ export function btrfsSubvolumeRoot(path: string, mountPoint: string): string {
   }
 }
 
-/** True when two paths are on the same filesystem (a freeze of one blocks writes to the other). */
+/**
+ * The mount to freeze `m`'s filesystem through: FIFREEZE acts on the superblock, whichever mount
+ * reaches it, and a second FIFREEZE of a frozen superblock fails with EBUSY. So bind mounts (and
+ * btrfs subvolume mounts) of one filesystem share one freeze, through the mount of its root when
+ * this namespace has one.
+ */
+export function freezeMount(m: MountInfo, mounts = readMounts()): MountInfo {
+  return mounts.find((x) => x.device === m.device && x.root === '/') ?? m;
+}
+
+/** One mount point per filesystem: what FIFREEZE is called on, once each. */
+export function freezeMountPoints(ms: MountInfo[], mounts = readMounts()): string[] {
+  const byDevice = new Map<string, string>();
+  for (const m of ms) if (!byDevice.has(m.device)) byDevice.set(m.device, freezeMount(m, mounts).mountPoint);
+  return [...byDevice.values()];
+}
+
+/**
+ * True when two paths are on the same filesystem (a freeze of one blocks writes to the other):
+ * the same superblock, which st_dev alone does not show for btrfs subvolumes.
+ */
 export function sameFilesystem(a: string, b: string): boolean {
   try {
-    return statSync(a).dev === statSync(b).dev;
+    if (statSync(a).dev === statSync(b).dev) return true;
+    const mounts = readMounts();
+    return mountOf(a, mounts).device === mountOf(b, mounts).device;
   } catch {
     return false;
   }

@@ -14,7 +14,7 @@ import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { nativeError, posixAddon } from '../platform/native.js';
 import { FrozenFilesystems } from './fs-freeze.js';
-import { btrfsSubvolumeRoot, mountOf, readMounts, type MountInfo } from './mounts.js';
+import { btrfsSubvolumeRoot, freezeMountPoints, mountOf, readMounts, type MountInfo } from './mounts.js';
 import { runBoundedCommand } from '../util/bounded-command.js';
 
 export type ProviderName = 'btrfs' | 'external' | 'copy';
@@ -205,7 +205,7 @@ export function snapshotCommandEnv(action: 'create' | 'release', volumes: Volume
 export async function createExternalSnapshots(volumes: Volume[], o: ExternalSnapshotOptions): Promise<number> {
   fs.mkdirSync(o.exposeRoot, { recursive: true, mode: 0o700 });
   volumes.forEach((_, i) => fs.mkdirSync(join(o.exposeRoot, String(i)), { recursive: true }));
-  const mountPoints = [...new Set(volumes.map((v) => v.mount.mountPoint))];
+  const mountPoints = freezeMountPoints(volumes.map((v) => v.mount));
   const output = join(o.exposeRoot, 'command-output.log');
   const env = Object.entries(snapshotCommandEnv('create', volumes, o)).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
   const frozen = await FrozenFilesystems.freeze(mountPoints, {
@@ -216,8 +216,13 @@ export async function createExternalSnapshots(volumes: Volume[], o: ExternalSnap
   });
   o.onFrozen?.(frozen);
   const r = await frozen.waitForThaw();
-  if (r.reason === 'deadline') {
-    throw new VssError(HR.VSS_E_HOLD_WRITES_TIMEOUT, { message: `the snapshot command did not finish within the write hold of ${o.writeHoldMs} ms; it was killed and the filesystems thawed` });
+  if (r.reason === 'deadline' || r.reason === 'watchdog-overdue') {
+    throw new VssError(HR.VSS_E_HOLD_WRITES_TIMEOUT, { message: `the snapshot command did not finish within the write hold of ${o.writeHoldMs} ms; it was killed and the filesystems thawed${r.reason === 'watchdog-overdue' ? ' by mbam-vss (the freeze watchdog did not answer: stopped?)' : ''}` });
+  }
+  // Writes were held longer than promised (mbam-vss and its watchdog were both stopped, say): a
+  // snapshot taken then is not one VSS would accept, even if the command succeeded.
+  if (r.heldMs > o.writeHoldMs) {
+    throw new VssError(HR.VSS_E_HOLD_WRITES_TIMEOUT, { message: `writes were held for ${r.heldMs} ms, longer than the write hold of ${o.writeHoldMs} ms; the snapshot is not used` });
   }
   if (r.reason !== 'command-done' || r.commandStatus !== 0) {
     let tail = '';
@@ -226,9 +231,14 @@ export async function createExternalSnapshots(volumes: Volume[], o: ExternalSnap
     } catch {
       // no output
     }
-    throw new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, { message: `snapshot command failed (${r.reason === 'command-done' ? `exit ${r.commandStatus}` : r.reason})${tail ? `: ${tail}` : ''}` });
+    const why = r.reason === 'command-done' ? `exit ${r.commandStatus}`
+      : r.reason === 'signalled' ? `the freeze watchdog got ${r.signal}: it killed the command and thawed`
+      : r.reason === 'watchdog-lost' ? 'the freeze watchdog died: mbam-vss killed the command and thawed'
+      : r.reason;
+    throw new VssError(HR.VSS_E_UNEXPECTED_PROVIDER_ERROR, { message: `snapshot command failed (${why})${tail ? `: ${tail}` : ''}` });
   }
-  volumes.forEach((v, i) => (v.view = join(o.exposeRoot, String(i))));
+  // The command exposes each volume's whole filesystem; a bind mount shows a directory of it.
+  volumes.forEach((v, i) => (v.view = join(o.exposeRoot, String(i), v.mount.root)));
   return r.heldMs;
 }
 
