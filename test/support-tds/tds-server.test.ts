@@ -56,14 +56,24 @@ async function connect(s: TdsServerHandle, user = 'mbam_vss', password = PW, dat
   return pool;
 }
 
-async function failure(p: Promise<unknown>): Promise<{ number: number; class: number; message: string; preceding: { number: number; class: number; message: string }[] }> {
+type Err = { number: number; class: number; state: number; message: string };
+async function failure(p: Promise<unknown>): Promise<{ number: number; class: number; state: number; message: string; preceding: { number: number; class: number; message: string }[]; precedingStates: number[] }> {
   try {
     await p;
   } catch (e) {
-    const err = e as { number: number; class: number; message: string; precedingErrors?: { number: number; class: number; message: string }[] };
-    return { number: err.number, class: err.class, message: err.message, preceding: (err.precedingErrors ?? []).map((x) => ({ number: x.number, class: x.class, message: x.message })) };
+    const err = e as Err & { precedingErrors?: Err[] };
+    return { number: err.number, class: err.class, state: err.state, message: err.message, preceding: (err.precedingErrors ?? []).map((x) => ({ number: x.number, class: x.class, message: x.message })), precedingStates: (err.precedingErrors ?? []).map((x) => x.state) };
   }
   throw new Error('expected the statement to fail');
+}
+
+/** Runs a batch and collects its informational messages (INFO tokens). */
+async function withInfos(pool: sql.ConnectionPool, text: string): Promise<{ number: number; class: number; message: string }[]> {
+  const infos: { number: number; class: number; message: string }[] = [];
+  const req = pool.request();
+  req.on('info', (i: { number: number; class: number; message: string }) => infos.push({ number: i.number, class: i.class, message: i.message }));
+  await req.batch(text);
+  return infos;
 }
 
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
@@ -123,13 +133,14 @@ describe('statement recognition', () => {
 });
 
 describe('suspend for snapshot backup', () => {
-  it('3081 (+5069) on a second suspend; the DMV and SERVERPROPERTY show it', async () => {
+  it('3081 (state 9, +5069) on a second suspend; the DMV and SERVERPROPERTY show it', async () => {
     const s = await server({ databases: [{ name: 'db1' }] });
     const a = await connect(s);
     const b = await connect(s);
     await a.request().batch('ALTER DATABASE [db1] SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON');
     const e = await failure(b.request().batch('alter database db1 set suspend_for_snapshot_backup = on'));
-    expect(e.preceding.map((x) => x.number)).toEqual([3081]);
+    expect(e.preceding).toEqual([{ number: 3081, class: 16, message: "Database 'db1' was previously suspended for snapshot backup." }]);
+    expect(e.precedingStates).toEqual([9]);
     expect(e).toMatchObject({ number: 5069, message: 'ALTER DATABASE statement failed.' });
     const spid = (await a.request().query('SELECT @@SPID AS spid')).recordset[0].spid;
     const dmv = await b.request().query('SELECT db_name, suspend_session_id, is_diff_map_cleared FROM sys.dm_server_suspend_status');
@@ -173,8 +184,8 @@ describe('suspend for snapshot backup', () => {
     expect(denied.number).toBe(5069);
   });
 
-  it('suspends a group with ALTER SERVER CONFIGURATION, all or nothing', async () => {
-    const s = await server({ databases: [{ name: 'a' }, { name: 'b' }] });
+  it('CU16+: suspends a group with ALTER SERVER CONFIGURATION, all or nothing; 3081 alone (state 4)', async () => {
+    const s = await server({ productVersion: '16.0.4165.4', databases: [{ name: 'a' }, { name: 'b' }] });
     const p = await connect(s);
     await p.request().batch('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([a], [b]), MODE = COPY_ONLY)');
     expect(s.suspended().map((x) => [x.database, x.copyOnly])).toEqual([['a', true], ['b', true]]);
@@ -182,11 +193,49 @@ describe('suspend for snapshot backup', () => {
     expect(s.suspended()).toEqual([]);
     await failure(p.request().batch('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([a], [nope]))'));
     expect(s.suspended()).toEqual([]);
+    await p.request().batch('ALTER DATABASE [b] SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON');
+    const again = await failure(p.request().batch('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([a], [b]))'));
+    expect(again).toMatchObject({ number: 3081, class: 16, state: 4, message: "Database 'b' was previously suspended for snapshot backup.", preceding: [] });
+    expect(s.suspended().map((x) => x.database)).toEqual(['b']);
   });
 
-  it('at most 64 databases: 925 (severity 19); the group form needs ALTER SETTINGS (15247)', async () => {
+  it('before CU16 a failed group suspend leaves databases suspended that SuspendedDatabaseCount does not count', async () => {
+    const s = await server({ databases: [{ name: 'a' }, { name: 'b' }] }); // 16.0.4003.1 (CU1)
+    const p = await connect(s);
+    const e = await failure(p.request().batch('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([a], [nope]))'));
+    expect(e.preceding.map((x) => x.number)).toEqual([5011]);
+    expect(s.suspended().map((x) => x.database)).toEqual(['a']);
+    const r = await p.request().query("SELECT SERVERPROPERTY('SuspendedDatabaseCount') AS n, DATABASEPROPERTYEX('a', 'IsDatabaseSuspendedForSnapshotBackup') AS a");
+    expect(r.recordset).toEqual([{ n: 0, a: 1 }]);
+    const off = await server({ preCu16SuspendBugs: false, databases: [{ name: 'a' }] });
+    const q = await connect(off);
+    await failure(q.request().batch('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([a], [nope]))'));
+    expect(off.suspended()).toEqual([]);
+  });
+
+  it('a database of a suspended server cannot be thawed alone (50002 + 5069, chosen)', async () => {
+    const s = await server({ productVersion: '16.0.4165.4', databases: [{ name: 'a' }, { name: 'b' }] });
+    const p = await connect(s);
+    await p.request().batch('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON');
+    const e = await failure(p.request().batch('ALTER DATABASE [a] SET SUSPEND_FOR_SNAPSHOT_BACKUP = OFF'));
+    expect([...e.preceding.map((x) => x.number), e.number]).toEqual([50002, 5069]);
+    expect(e.preceding[0]!.message).toMatch(/Full server is suspended, requires server level thaw/);
+    expect(s.suspended()).toHaveLength(2);
+    await p.request().batch('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = OFF');
+    expect(s.suspended()).toEqual([]);
+  });
+
+  it('informational messages: 3197 on suspend, 3198 on thaw, at severity 0 on the wire (10 in the tables)', async () => {
+    const s = await server({ databases: [{ name: 'a' }] });
+    const p = await connect(s);
+    expect(await withInfos(p, 'ALTER DATABASE [a] SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON')).toEqual([{ number: 3197, class: 0, message: 'I/O is frozen on database a. No user action is required. However, if I/O is not resumed promptly, you could cancel the backup.' }]);
+    expect(await withInfos(p, 'ALTER DATABASE [a] SET SUSPEND_FOR_SNAPSHOT_BACKUP = OFF')).toEqual([{ number: 3198, class: 0, message: 'I/O was resumed on database a. No user action is required.' }]);
+    expect(await withInfos(p, 'ALTER DATABASE [a] SET SUSPEND_FOR_SNAPSHOT_BACKUP = OFF')).toEqual([]);
+  });
+
+  it('CU16+: at most 64 databases at suspend: 925 (severity 19); the group form needs ALTER SETTINGS (15247)', async () => {
     const names = Array.from({ length: 65 }, (_, i) => `d${i}`);
-    const s = await server({ databases: names.map((name) => ({ name })), logins: { mbam_vss: PW, dbo: { password: PW, databases: { d0: { roles: ['db_owner'] } } } } });
+    const s = await server({ productVersion: '16.0.4165.4', databases: names.map((name) => ({ name })), logins: { mbam_vss: PW, dbo: { password: PW, databases: { d0: { roles: ['db_owner'] } } } } });
     const p = await connect(s);
     const e = await failure(p.request().batch(`ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = (${names.map((n) => `[${n}]`).join(', ')}))`));
     expect(e).toMatchObject({ number: 925, class: 19, message: 'Maximum number of databases used for each query has been exceeded. The maximum allowed is 64.' });
@@ -194,6 +243,20 @@ describe('suspend for snapshot backup', () => {
     expect((await failure(d.request().batch('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([d0]))'))).number).toBe(15247);
     await d.request().batch('ALTER DATABASE [d0] SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON');
     expect(s.suspended().map((x) => x.database)).toEqual(['d0']);
+  });
+
+  it('before CU16: 65 databases suspend, then BACKUP SERVER fails with 3088, 925 and a severity-20 disconnect', async () => {
+    const dir = tmp();
+    const names = Array.from({ length: 65 }, (_, i) => `d${i}`);
+    const s = await server({ databases: names.map((name) => ({ name })) });
+    const p = await connect(s);
+    await p.request().batch('ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON');
+    expect(s.suspended()).toHaveLength(65);
+    const e = await failure(p.request().batch(`BACKUP SERVER TO DISK = N'${join(dir, 's.bkm')}' WITH METADATA_ONLY`));
+    expect(e.preceding.map((x) => [x.number, x.class])).toEqual([[3088, 16], [925, 19]]);
+    expect(e.class).toBe(20);
+    await until(() => s.sessions().every((x) => !x.open) && s.suspended().length === 0, 'the disconnect and thaw');
+    expect(s.backups).toEqual([]);
   });
 
   it('USE changes the session database; a database without a user is 916', async () => {
@@ -212,6 +275,19 @@ describe('suspend for snapshot backup', () => {
     expect(e).toMatchObject({ number: 102, class: 15 });
     expect((await p.request().query("SELECT SERVERPROPERTY('ProductMajorVersion') AS v")).recordset[0].v).toBe('15');
   });
+
+  it('@@VERSION, ProductUpdateLevel and ProductUpdateReference follow the version', async () => {
+    const q = "SELECT @@VERSION AS v, SERVERPROPERTY('ProductUpdateLevel') AS cu, SERVERPROPERTY('ProductUpdateReference') AS kb";
+    const r16 = (await (await connect(await server())).request().query(q)).recordset[0];
+    expect(r16.v).toMatch(/^Microsoft SQL Server 2022 \(RTM-CU1\) \(KB5022375\) - 16\.0\.4003\.1 \(X64\)/);
+    expect([r16.cu, r16.kb]).toEqual(['CU1', 'KB5022375']);
+    const r15 = (await (await connect(await server({ productMajorVersion: 15 }))).request().query(q)).recordset[0];
+    expect(r15.v).toMatch(/^Microsoft SQL Server 2019 \(RTM-CU25\) \(KB5033688\) - 15\.0\.4355\.3 \(X64\)/);
+    expect([r15.cu, r15.kb]).toEqual(['CU25', 'KB5033688']);
+    const r14 = (await (await connect(await server({ productMajorVersion: 14 }))).request().query(q)).recordset[0];
+    expect(r14.v).toMatch(/^Microsoft SQL Server 2017 \(RTM-CU31-GDR\) \(KB5029376\) - 14\.0\.3465\.1 \(X64\)/);
+    expect([r14.cu, r14.kb]).toEqual(['CU31', 'KB5029376']);
+  });
 });
 
 describe('BACKUP ... WITH METADATA_ONLY and RESTORE', () => {
@@ -220,8 +296,10 @@ describe('BACKUP ... WITH METADATA_ONLY and RESTORE', () => {
     const s = await server({ databases: [{ name: 'a', files: dbFiles(dir, 'a') }, { name: 'b', files: dbFiles(dir, 'b') }] });
     const p = await connect(s);
     const bkm = join(dir, 'set.bkm');
-    await p.request().batch(`ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([a], [b]));
+    const infos = await withInfos(p, `ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = ON (GROUP = ([a], [b]));
       BACKUP GROUP [a], [b] TO DISK = N'${bkm}' WITH METADATA_ONLY, FORMAT`);
+    expect(infos.map((i) => [i.number, i.class])).toEqual([[3197, 0], [3197, 0], [3198, 0], [3198, 0], [3014, 0]]);
+    expect(infos[4]!.message).toBe('BACKUP GROUP successfully processed 0 pages in 0.001 seconds (0.000 MB/sec).');
     expect(s.suspended()).toEqual([]);
     const h = await p.request().batch(`RESTORE HEADERONLY FROM DISK = N'${bkm}' WITH METADATA_ONLY`);
     expect(h.recordset.map((r) => [r.Position, r.DatabaseName, r.IsSnapshot, r.IsCopyOnly])).toEqual([[1, 'a', true, false], [1, 'b', true, false]]);
@@ -273,6 +351,10 @@ describe('BACKUP ... WITH METADATA_ONLY and RESTORE', () => {
     const e = await failure(o.request().batch(`RESTORE DATABASE [a] FROM DISK = N'${bkm}' WITH METADATA_ONLY, REPLACE`));
     expect(e.preceding).toEqual([{ number: 3110, class: 14, message: "User does not have permission to RESTORE database 'a'." }]);
     expect(e).toMatchObject({ number: 3013, message: 'RESTORE DATABASE is terminating abnormally.' });
+    // 262 at severity 14 (captures of real servers; Learn's table says 16).
+    const h = await failure(o.request().batch(`RESTORE HEADERONLY FROM DISK = N'${bkm}'`));
+    expect(h.preceding).toEqual([{ number: 262, class: 14, message: "CREATE DATABASE permission denied in database 'master'." }]);
+    expect(h.number).toBe(3013);
   });
 
   it('RESTORE without DBNAME takes the first database; NORECOVERY leaves it RESTORING', async () => {
@@ -358,6 +440,30 @@ describe('permissions and visibility', () => {
     const p = await connect(s, 'op');
     const r = await p.request().query("SELECT HAS_PERMS_BY_NAME('a', 'DATABASE', 'BACKUP DATABASE') AS b, HAS_PERMS_BY_NAME('a', 'DATABASE', 'ALTER') AS al, HAS_PERMS_BY_NAME('nope', 'DATABASE', 'ALTER') AS n, IS_SRVROLEMEMBER('sysadmin') AS sa, SUSER_SNAME() AS who");
     expect(r.recordset[0]).toEqual({ b: 1, al: 0, n: null, sa: 0, who: 'op' });
+    // NULL class = SERVER (example A); NULL securable = current database; NULL for an invalid class or permission; ANY.
+    const x = await p.request().query(
+      "SELECT HAS_PERMS_BY_NAME(null, null, 'VIEW SERVER STATE') AS vss, HAS_PERMS_BY_NAME(null, null, 'ANY') AS srvany, HAS_PERMS_BY_NAME(NULL, 'DATABASE', 'ANY') AS cur, HAS_PERMS_BY_NAME('a', 'DATABASE', 'ANY') AS a_any, HAS_PERMS_BY_NAME('a', 'DATABASE', 'FLY') AS badperm, HAS_PERMS_BY_NAME('a', 'GALAXY', 'ANY') AS badclass, HAS_PERMS_BY_NAME('x', 'SERVER', 'VIEW SERVER STATE') AS named",
+    );
+    expect(x.recordset[0]).toEqual({ vss: 0, srvany: 1, cur: 1, a_any: 1, badperm: null, badclass: null, named: null });
+    const admin = await connect(s);
+    expect((await admin.request().query("SELECT HAS_PERMS_BY_NAME(null, null, 'VIEW SERVER STATE') AS v")).recordset[0].v).toBe(1);
+  });
+
+  it('sys.databases: the current database is always visible, ALTER ANY DATABASE shows all; owner_sid is the SID', async () => {
+    const s = await server({
+      databases: [{ name: 'a', owner: 'u' }, { name: 'b' }, { name: 'c' }],
+      logins: { mbam_vss: PW, u: { password: PW, deny: ['VIEW ANY DATABASE'], databases: { b: {} } }, w: { password: PW, deny: ['VIEW ANY DATABASE'], serverPermissions: ['ALTER ANY DATABASE'] } },
+    });
+    const u = await connect(s, 'u', PW, 'b');
+    const seen = await u.request().query('SELECT name FROM sys.databases ORDER BY name');
+    expect(seen.recordset.map((r) => r.name)).toEqual(['a', 'b', 'master', 'tempdb']);
+    const w = await connect(s, 'w');
+    expect((await w.request().query('SELECT name FROM sys.databases')).recordset).toHaveLength(7);
+    const sid = await u.request().query("SELECT owner_sid, SUSER_SID() AS me FROM sys.databases WHERE name = 'a'");
+    expect(Buffer.isBuffer(sid.recordset[0].owner_sid)).toBe(true);
+    expect(sid.recordset[0].owner_sid).toEqual(sid.recordset[0].me);
+    const sa = await u.request().query("SELECT owner_sid FROM sys.databases WHERE name = 'master'");
+    expect(sa.recordset[0].owner_sid).toEqual(Buffer.from([1]));
   });
 
   it('user tables: 208 when missing, 229 without SELECT, empty with it; COUNT(*) and HAS_PERMS_BY_NAME OBJECT', async () => {
@@ -392,6 +498,24 @@ describe('certificates', () => {
     await p.request().batch(stmt('c'));
     expect(s.certificateBackups).toHaveLength(1);
     expect((await failure(p.request().batch(stmt('c')))).number).toBe(15240);
+  });
+
+  it('BACKUP CERTIFICATE without the private key needs some permission (not VIEW-denied); 15147 for a DMK-protected key', async () => {
+    const dir = tmp();
+    const s = await server({
+      certificates: ['c'],
+      logins: { mbam_vss: PW, viewer: { password: PW, databases: { master: { certificates: { c: ['VIEW DEFINITION'] } } } }, hidden: { password: PW, databases: { master: { certificates: { c: ['REFERENCES'] }, denyCertificates: { c: ['VIEW DEFINITION'] } } } } },
+    });
+    const v = await connect(s, 'viewer');
+    await v.request().batch(`BACKUP CERTIFICATE [c] TO FILE = N'${join(dir, 'v.cer')}'`);
+    expect(s.certificateBackups.map((b) => b.file)).toEqual([join(dir, 'v.cer')]);
+    const withKey = await failure(v.request().batch(`BACKUP CERTIFICATE [c] TO FILE = N'${join(dir, 'v2.cer')}' WITH PRIVATE KEY (FILE = N'${join(dir, 'v2.pvk')}', ENCRYPTION BY PASSWORD = N'P@ssw0rd!x')`));
+    expect(withKey.number).toBe(15151);
+    const h = await connect(s, 'hidden');
+    expect((await failure(h.request().batch(`BACKUP CERTIFICATE [c] TO FILE = N'${join(dir, 'h.cer')}'`))).number).toBe(15151);
+    const p = await connect(s);
+    const e = await failure(p.request().batch(`BACKUP CERTIFICATE [c] TO FILE = N'${join(dir, 'a.cer')}' WITH PRIVATE KEY (FILE = N'${join(dir, 'a.pvk')}', ENCRYPTION BY PASSWORD = N'P@ssw0rd!x', DECRYPTION BY PASSWORD = N'whatever1!A')`));
+    expect(e).toMatchObject({ number: 15147, message: 'No decryption password should be provided because the private key of this certificate is encrypted by a master key.' });
   });
 
   it('CREATE CERTIFICATE without ENCRYPTION BY PASSWORD needs a database master key (15581)', async () => {

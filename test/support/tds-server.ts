@@ -84,7 +84,8 @@ function matches(sel: StatementSelector, st: { kind: string; text: string }): bo
 
 export async function startTdsServer(options: TdsServerOptions = {}): Promise<TdsServerHandle> {
   const productVersion = options.productVersion ?? (options.productMajorVersion ? (VERSIONS[options.productMajorVersion] ?? `${options.productMajorVersion}.0.1000.0`) : undefined);
-  const model = new Model({ ...options, ...(productVersion ? { productVersion } : {}), ...(productVersion && !productVersion.startsWith('16.') && options.productUpdateLevel === undefined ? { productUpdateLevel: null, productUpdateReference: null } : {}) });
+  // ProductUpdateLevel / ProductUpdateReference / @@VERSION follow the version (model.ts KNOWN_BUILDS).
+  const model = new Model({ ...options, ...(productVersion ? { productVersion } : {}) });
   const sockets = new Map<number, { socket: net.Socket; session: Session; cancel?: () => void }>();
   const handle: TdsServerHandle = {
     port: 0,
@@ -121,7 +122,10 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     }
   }
 
-  const msg = (e: SqlError, line: number): W.Message => ({ number: e.number, state: e.state, severity: e.severity, message: e.message, line });
+  // "For compatibility reasons, the Database Engine converts severity 10 to severity 0 before
+  // returning the error information to the calling application" (Learn: Database Engine error
+  // severities). Informational messages (INFO token) keep their documented severity in the model.
+  const msg = (e: SqlError, line: number, info = false): W.Message => ({ number: e.number, state: e.state, severity: info && e.severity <= 10 ? 0 : e.severity, message: e.message, line });
 
   function onConnection(socket: net.Socket, encrypted: boolean): void {
     // SQL Server reuses the session ids of ended sessions; user sessions start at 51.
@@ -196,7 +200,7 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
         send(
           socket,
           W.TYPE['TABULAR_RESULT']!,
-          Buffer.concat([W.envChange(1, db.name, 'master'), W.messageToken(msg(new SqlError(5701, `Changed database context to '${db.name}'.`, 0), 1), serverName, true), W.loginAck(model.version), W.envChange(4, '4096', '4096'), W.done(W.TOKEN_DONE, W.DONE_FINAL)]),
+          Buffer.concat([W.envChange(1, db.name, 'master'), W.messageToken(msg(new SqlError(5701, `Changed database context to '${db.name}'.`, 10), 1, true), serverName, true), W.loginAck(model.version), W.envChange(4, '4096', '4096'), W.done(W.TOKEN_DONE, W.DONE_FINAL)]),
         );
         return;
       }
@@ -298,7 +302,7 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
             } else result = model.execute(session, st, params);
             if (cancelled) break;
             for (const ec of result.envChanges ?? []) out.push(W.envChange(ec.type, ec.newValue, ec.oldValue));
-            for (const i of result.infos) out.push(W.messageToken(msg(i, line), serverName, true));
+            for (const i of result.infos) out.push(W.messageToken(msg(i, line, true), serverName, true));
             if (result.sets.length) {
               for (const rs of result.sets) {
                 out.push(W.colMetadata(rs.columns));
@@ -308,7 +312,15 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
             } else pending.push(W.done(inner, W.DONE_MORE | (session.tranCount ? W.DONE_INXACT : 0), 0, 0xc3));
           } catch (e) {
             if (!(e instanceof StatementFailure)) throw e;
+            for (const i of e.infos) out.push(W.messageToken(msg(i, line, true), serverName, true));
             for (const err of e.errors) out.push(W.messageToken(msg(err, line), serverName));
+            if (e.disconnect) {
+              // Severity 20 and above end the connection ("Database Engine error severities"): the
+              // errors are sent, the request ends with DONE_ERROR, and the server closes the socket.
+              send(socket, W.TYPE['TABULAR_RESULT']!, Buffer.concat([...out, W.done(inner, W.DONE_ERROR)]));
+              socket.end(() => socket.destroy());
+              return;
+            }
             pending.push(W.done(inner, W.DONE_ERROR | W.DONE_MORE));
             // Severity 19+ and compile-time errors found at run time (207, 208, 137...) end the batch.
             if (e.abortBatch) break;

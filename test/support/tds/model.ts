@@ -69,11 +69,15 @@ export interface TdsDatabaseUser {
   permissions?: string[];
   /** Permissions on certificates of this database, by certificate name (CONTROL, VIEW DEFINITION...). */
   certificates?: Record<string, string[]>;
+  /** Permissions denied on certificates, by certificate name (DENY VIEW DEFINITION: BACKUP CERTIFICATE page). */
+  denyCertificates?: Record<string, string[]>;
   /** Permissions on tables, by schema-qualified name (SELECT...). DENY is not modelled. */
   objects?: Record<string, string[]>;
 }
 export interface TdsLogin {
   password: string;
+  /** The login's SID as hex (sys.databases.owner_sid, SUSER_SID()); default: 0x01 for sa, else 16 bytes derived from the name. */
+  sid?: string;
   serverRoles?: ServerRole[];
   serverPermissions?: ServerPermission[];
   /** Server permissions explicitly denied (DENY wins over GRANT; sysadmin is never checked). */
@@ -89,8 +93,18 @@ export interface ModelOptions {
   instanceName?: string | null;
   /** SERVERPROPERTY('ProductVersion'); default 16.0.4003.1 (SQL Server 2022 CU1). */
   productVersion?: string;
+  /** SERVERPROPERTY('ProductUpdateLevel') and @@VERSION's CU; default from KNOWN_BUILDS for the version, else NULL. */
   productUpdateLevel?: string | null;
+  /** SERVERPROPERTY('ProductUpdateReference') and @@VERSION's KB; default from KNOWN_BUILDS for the version, else NULL. */
   productUpdateReference?: string | null;
+  /**
+   * Builds before SQL Server 2022 CU16 (16.0.4165.4, KB5048033; KB5048510 describes the fixes):
+   * ALTER SERVER CONFIGURATION ... SUSPEND_FOR_SNAPSHOT_BACKUP is not all or nothing (databases
+   * suspended before an error stay suspended, and SERVERPROPERTY('SuspendedDatabaseCount') does not
+   * count them), and BACKUP SERVER ... WITH METADATA_ONLY over more than 64 databases fails with
+   * 3088, 925 and a severity-20 disconnect. Default: true for 16.x builds below 16.0.4165.4.
+   */
+  preCu16SuspendBugs?: boolean;
   edition?: string;
   defaultBackupPath?: string | null;
   hadrEnabled?: boolean;
@@ -143,6 +157,8 @@ export interface Suspension {
   copyOnly: boolean;
   /** Suspended by ALTER SERVER CONFIGURATION without GROUP (the whole server). */
   server: boolean;
+  /** Left suspended by a failed server-level suspend on a pre-CU16 build (not in SuspendedDatabaseCount). */
+  leaked?: boolean;
 }
 export interface BackupSetRecord {
   backupSetId: number;
@@ -190,9 +206,13 @@ export class StatementFailure extends Error {
   constructor(
     readonly errors: SqlError[],
     readonly abortBatch = false,
+    /** Severity 20+: the server ends the connection after sending the errors. */
+    readonly disconnect = false,
   ) {
     super(errors.map((e) => e.message).join(' / '));
   }
+  /** Informational messages sent before the errors (what the statement did before it failed). */
+  infos: SqlError[] = [];
 }
 
 export interface StatementResult {
@@ -203,6 +223,44 @@ export interface StatementResult {
 }
 
 const SYSTEM_DATABASES = ['master', 'tempdb', 'model', 'msdb'];
+
+/**
+ * Builds whose CU and KB are known (each from its Microsoft "Cumulative update" KB article):
+ * 2022 CU1 KB5022375 16.0.4003.1; 2022 CU16 KB5048033 16.0.4165.4; 2019 CU25 KB5033688
+ * 15.0.4355.3; 2017 CU31 + GDR KB5029376 14.0.3465.1. Other builds: pass productUpdateLevel /
+ * productUpdateReference, or they are NULL (as SERVERPROPERTY answers for a build without a CU).
+ */
+export const KNOWN_BUILDS: Record<string, { level: string; reference: string; gdr?: boolean }> = {
+  '16.0.4003.1': { level: 'CU1', reference: 'KB5022375' },
+  '16.0.4165.4': { level: 'CU16', reference: 'KB5048033' },
+  '15.0.4355.3': { level: 'CU25', reference: 'KB5033688' },
+  '14.0.3465.1': { level: 'CU31', reference: 'KB5029376', gdr: true },
+};
+const PRODUCT_YEAR: Record<number, number> = { 12: 2014, 13: 2016, 14: 2017, 15: 2019, 16: 2022, 17: 2025 };
+/** The first build with the CU16 fixes for server-level suspend (KB5048033 / KB5048510). */
+const CU16_BUILD = [16, 0, 4165, 4];
+function buildBelow(version: string, than: number[]): boolean {
+  const v = version.split('.').map(Number);
+  for (let i = 0; i < than.length; i++) if ((v[i] ?? 0) !== than[i]) return (v[i] ?? 0) < than[i]!;
+  return false;
+}
+// HAS_PERMS_BY_NAME: the built-in securable classes and, for the modelled ones, their permissions
+// (sys.fn_builtin_permissions; Learn: Permissions (Database Engine)). A class or permission outside
+// these lists is "not valid" and answers NULL.
+const HPBN_CLASSES = new Set(['APPLICATION ROLE', 'ASSEMBLY', 'ASYMMETRIC KEY', 'AVAILABILITY GROUP', 'CERTIFICATE', 'CONTRACT', 'DATABASE', 'DATABASE SCOPED CREDENTIAL', 'ENDPOINT', 'FULLTEXT CATALOG', 'FULLTEXT STOPLIST', 'LOGIN', 'MESSAGE TYPE', 'OBJECT', 'REMOTE SERVICE BINDING', 'ROLE', 'ROUTE', 'SCHEMA', 'SEARCH PROPERTY LIST', 'SERVER', 'SERVER ROLE', 'SERVICE', 'SYMMETRIC KEY', 'TYPE', 'USER', 'XML SCHEMA COLLECTION']);
+const HPBN_PERMISSIONS: Record<string, Set<string>> = {
+  SERVER: new Set(['ADMINISTER BULK OPERATIONS', 'ALTER ANY AVAILABILITY GROUP', 'ALTER ANY CONNECTION', 'ALTER ANY CREDENTIAL', 'ALTER ANY DATABASE', 'ALTER ANY ENDPOINT', 'ALTER ANY EVENT NOTIFICATION', 'ALTER ANY EVENT SESSION', 'ALTER ANY LINKED SERVER', 'ALTER ANY LOGIN', 'ALTER ANY SERVER AUDIT', 'ALTER ANY SERVER ROLE', 'ALTER RESOURCES', 'ALTER SERVER STATE', 'ALTER SETTINGS', 'ALTER TRACE', 'AUTHENTICATE SERVER', 'CONNECT ANY DATABASE', 'CONNECT SQL', 'CONTROL SERVER', 'CREATE ANY DATABASE', 'CREATE AVAILABILITY GROUP', 'CREATE DDL EVENT NOTIFICATION', 'CREATE ENDPOINT', 'CREATE SERVER ROLE', 'CREATE TRACE EVENT NOTIFICATION', 'EXTERNAL ACCESS ASSEMBLY', 'IMPERSONATE ANY LOGIN', 'SELECT ALL USER SECURABLES', 'SHUTDOWN', 'UNSAFE ASSEMBLY', 'VIEW ANY DATABASE', 'VIEW ANY DEFINITION', 'VIEW ANY ERROR LOG', 'VIEW ANY PERFORMANCE DEFINITION', 'VIEW ANY SECURITY DEFINITION', 'VIEW SERVER PERFORMANCE STATE', 'VIEW SERVER SECURITY AUDIT', 'VIEW SERVER SECURITY STATE', 'VIEW SERVER STATE']),
+  DATABASE: new Set(['ALTER', 'ALTER ANY SCHEMA', 'ALTER ANY USER', 'ALTER ANY ROLE', 'AUTHENTICATE', 'BACKUP DATABASE', 'BACKUP LOG', 'CHECKPOINT', 'CONNECT', 'CONTROL', 'CREATE CERTIFICATE', 'CREATE DATABASE', 'CREATE FUNCTION', 'CREATE PROCEDURE', 'CREATE SCHEMA', 'CREATE TABLE', 'CREATE VIEW', 'DELETE', 'EXECUTE', 'INSERT', 'REFERENCES', 'SELECT', 'SHOWPLAN', 'TAKE OWNERSHIP', 'UPDATE', 'VIEW DATABASE STATE', 'VIEW DEFINITION']),
+  CERTIFICATE: new Set(['ALTER', 'CONTROL', 'REFERENCES', 'TAKE OWNERSHIP', 'VIEW DEFINITION']),
+  OBJECT: new Set(['ALTER', 'CONTROL', 'DELETE', 'EXECUTE', 'INSERT', 'RECEIVE', 'REFERENCES', 'SELECT', 'TAKE OWNERSHIP', 'UPDATE', 'VIEW CHANGE TRACKING', 'VIEW DEFINITION']),
+};
+
+/** A login's SID: sa is 0x01; SQL logins get 16 bytes (chosen: derived from the name, so it is stable). */
+export function loginSid(name: string, login?: TdsLogin): Buffer {
+  if (login?.sid) return Buffer.from(login.sid.replace(/^0x/i, ''), 'hex');
+  if (name.toLowerCase() === 'sa') return Buffer.from([1]);
+  return createHash('md5').update(`login:${name}`).digest();
+}
 const eq = (a: string, b: string) => a.toLowerCase() === b.toLowerCase(); // default collation is case-insensitive
 
 // Media stand-in for a snapshot backup file: JSON instead of MTF, holding what the real set holds.
@@ -230,6 +288,9 @@ export class Model {
   readonly serverName: string;
   readonly version: string;
   readonly major: number;
+  readonly updateLevel: string | null;
+  readonly updateReference: string | null;
+  readonly preCu16SuspendBugs: boolean;
   readonly databases: DatabaseState[] = [];
   readonly certificates: CertificateState[] = [];
   readonly logins: Record<string, TdsLogin>;
@@ -254,6 +315,10 @@ export class Model {
     this.serverName = options.instanceName ? `${options.serverName ?? 'MBAM-DB1'}\\${options.instanceName}` : (options.serverName ?? 'MBAM-DB1');
     this.version = options.productVersion ?? '16.0.4003.1';
     this.major = Number(this.version.split('.')[0]);
+    const known = KNOWN_BUILDS[this.version];
+    this.updateLevel = options.productUpdateLevel !== undefined ? options.productUpdateLevel : (known?.level ?? null);
+    this.updateReference = options.productUpdateReference !== undefined ? options.productUpdateReference : (known?.reference ?? null);
+    this.preCu16SuspendBugs = options.preCu16SuspendBugs ?? (this.major === 16 && buildBelow(this.version, CU16_BUILD));
     const raw = options.logins ?? { mbam_vss: 'correct horse battery staple' };
     this.logins = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === 'string' ? { password: v, serverRoles: ['sysadmin'] } : v]));
     const given = options.databases ?? [];
@@ -346,6 +411,8 @@ export class Model {
     if (u.roles?.includes('db_owner')) return true;
     const p = new Set((u.permissions ?? []).map((x) => x.toUpperCase()));
     if (p.has('CONTROL')) return true;
+    // A database user has CONNECT (granted when the user is created: CREATE USER page).
+    if (perm === 'CONNECT') return true;
     // db_backupoperator: BACKUP DATABASE, BACKUP LOG, CHECKPOINT.
     if (u.roles?.includes('db_backupoperator') && ['BACKUP DATABASE', 'BACKUP LOG', 'CHECKPOINT'].includes(perm)) return true;
     if (u.roles?.includes('db_ddladmin') && perm === 'CREATE CERTIFICATE') return false;
@@ -356,12 +423,19 @@ export class Model {
     // guest is enabled in master, tempdb and msdb; other databases need a user (or sysadmin / dbo).
     return this.isSysadmin(s) || this.hasServerPerm(s, 'CONTROL SERVER') || this.isDbo(s, db) || ['master', 'tempdb', 'msdb'].includes(db.name) || !!this.user(s, db.name);
   }
+  /** A permission on a certificate; 'ANY' = some permission (HAS_PERMS_BY_NAME's wildcard). */
   certPerm(s: Session, cert: CertificateState, perm: string): boolean {
     const db = this.db(cert.database)!;
     if (this.hasDbPerm(s, db, 'CONTROL')) return true;
     const u = this.user(s, db.name);
     const perms = Object.entries(u?.certificates ?? {}).find(([k]) => eq(k, cert.name))?.[1] ?? [];
-    return perms.map((p) => p.toUpperCase()).some((p) => p === perm || p === 'CONTROL');
+    const denied = (p: string) => this.certDenied(s, cert, p);
+    return perms.map((p) => p.toUpperCase()).some((p) => !denied(p) && (perm === 'ANY' || p === perm || p === 'CONTROL'));
+  }
+  certDenied(s: Session, cert: CertificateState, perm: string): boolean {
+    if (this.isSysadmin(s) || this.isDbo(s, this.db(cert.database)!)) return false;
+    const d = Object.entries(this.user(s, cert.database)?.denyCertificates ?? {}).find(([k]) => eq(k, cert.name))?.[1] ?? [];
+    return d.map((p) => p.toUpperCase()).some((p) => p === perm || p === 'CONTROL');
   }
   /** SELECT on a user table: sysadmin, dbo, db_owner, db_datareader, or a grant on the object. */
   objectPerm(s: Session, db: DatabaseState, schema: string, table: string, perm: string): boolean {
@@ -408,11 +482,11 @@ export class Model {
         return ok([this.select(s, st, params)]);
       case 'suspend-database':
       case 'resume-database':
-        return this.suspendDatabase(s, st.database, st.kind === 'suspend-database', st.copyOnly), ok();
+        return ok([], this.suspendDatabase(s, st.database, st.kind === 'suspend-database', st.copyOnly));
       case 'suspend-group':
       case 'suspend-server':
       case 'resume-server':
-        return this.suspendServer(s, st.kind, st.databases, st.copyOnly), ok();
+        return ok([], this.suspendServer(s, st.kind, st.databases, st.copyOnly));
       case 'set-offline':
       case 'set-online':
         throw new Error('set-offline/online run through executeAsync');
@@ -421,7 +495,7 @@ export class Model {
       case 'backup-database':
       case 'backup-group':
       case 'backup-server':
-        return ok([], [this.backup(s, st)]);
+        return ok([], this.backup(s, st));
       case 'restore-headeronly':
       case 'restore-filelistonly':
         return ok([this.restoreInfo(s, st)]);
@@ -456,7 +530,7 @@ export class Model {
     const old = s.database;
     s.database = db.name;
     // ENVCHANGE type 1 (database) and message 5701, as on a real USE.
-    return { sets: [], infos: [new SqlError(5701, `Changed database context to '${db.name}'.`, 0)], envChanges: [{ type: 1, newValue: db.name, oldValue: old }] };
+    return { sets: [], infos: [new SqlError(5701, `Changed database context to '${db.name}'.`, 10)], envChanges: [{ type: 1, newValue: db.name, oldValue: old }] };
   }
 
   // ---- T-SQL snapshot backup: suspend ---------------------------------------------------------
@@ -484,66 +558,108 @@ export class Model {
     if (s.tranCount > 0) throw new StatementFailure([new SqlError(226, `${what} statement not allowed within multi-statement transaction.`)]);
   }
 
-  private checkSuspendable(s: Session, name: string): DatabaseState {
+  private checkSuspendable(s: Session, name: string, via: 'database' | 'server'): DatabaseState {
     const db = this.db(name);
     // ALTER DATABASE needs ALTER on the database (ALTER DATABASE page, "Permissions").
     if (!db || !this.hasDbPerm(s, db, 'ALTER') || db.state !== 'ONLINE') throw this.alterDbFailure(this.e5011(db?.name ?? name));
     // "None of these commands support suspending system databases: master, model, and msdb."
     // docs silent on the number; chosen: 5058 "Option '%.*ls' cannot be set in database '%.*ls'." + 5069.
     if (db.system) throw this.alterDbFailure(new SqlError(5058, `Option 'SUSPEND_FOR_SNAPSHOT_BACKUP' cannot be set in database '${db.name}'.`));
-    // 3081: already suspended (VSS-FACTS; KB5023106). docs silent on the text; chosen text below, + 5069.
-    if (this.suspensions.has(db.name.toLowerCase())) throw this.alterDbFailure(new SqlError(3081, `Database '${db.name}' is already suspended for snapshot backup.`));
+    if (this.suspensions.has(db.name.toLowerCase())) {
+      // 3081 "%.*ls '%.*ls' was previously suspended for snapshot backup." (Learn errors 3000-3999);
+      // KB5023106 shows "Database '%ls' was previously suspended for snapshot backup." with state 9
+      // for ALTER DATABASE (then 5069), and KB5048510 shows it alone, state 4, for ALTER SERVER CONFIGURATION.
+      const e = new SqlError(3081, `Database '${db.name}' was previously suspended for snapshot backup.`, 16, via === 'database' ? 9 : 4);
+      throw via === 'database' ? this.alterDbFailure(e) : new StatementFailure([e]);
+    }
     return db;
   }
 
-  private suspend(db: DatabaseState, spid: number, copyOnly: boolean, server: boolean): void {
+  /** 3197 (severity 10, error log and client): Learn errors 3000-3999. */
+  private frozen(db: DatabaseState): SqlError {
+    return new SqlError(3197, `I/O is frozen on database ${db.name}. No user action is required. However, if I/O is not resumed promptly, you could cancel the backup.`, 10);
+  }
+  /** 3198 (severity 10): Learn errors 3000-3999. */
+  private resumed(name: string): SqlError {
+    return new SqlError(3198, `I/O was resumed on database ${name}. No user action is required.`, 10);
+  }
+
+  private suspend(db: DatabaseState, spid: number, copyOnly: boolean, server: boolean): SqlError {
     this.suspensions.set(db.name.toLowerCase(), { database: db.name, spid, since: Date.now(), copyOnly, server });
     // "Differential bitmaps are cleared during the first stage when suspending the database with
     // ALTER command" unless MODE = COPY_ONLY ("to not clear the differential bitmap").
     if (!copyOnly) db.differentialMapValid = false;
+    return this.frozen(db);
   }
 
-  thaw(name: string): void {
+  /** Thaws a database; returns 3198 when it was suspended. */
+  thaw(name: string): SqlError | undefined {
+    const x = this.suspensions.get(name.toLowerCase());
+    if (!x) return undefined;
     this.suspensions.delete(name.toLowerCase());
+    return this.resumed(x.database);
   }
   /** The suspending session ends: its databases thaw at once (VSS-FACTS; the suspension is held by the session). */
   thawSession(spid: number): void {
     for (const [k, v] of this.suspensions) if (v.spid === spid) this.suspensions.delete(k);
   }
 
-  private suspendDatabase(s: Session, name: string, on: boolean, copyOnly: boolean): void {
+  private suspendDatabase(s: Session, name: string, on: boolean, copyOnly: boolean): SqlError[] {
     this.versionGate('SUSPEND_FOR_SNAPSHOT_BACKUP');
     this.notInTransaction(s, 'ALTER DATABASE');
     if (on) {
-      const db = this.checkSuspendable(s, name);
-      this.suspend(db, s.spid, copyOnly, false);
-      return;
+      const db = this.checkSuspendable(s, name, 'database');
+      return [this.suspend(db, s.spid, copyOnly, false)];
     }
     const db = this.db(name);
     if (!db || !this.hasDbPerm(s, db, 'ALTER')) throw this.alterDbFailure(this.e5011(db?.name ?? name));
+    // The Learn troubleshooting script (T-SQL snapshot backup) answers a database of a suspended
+    // server with "Full server is suspended, requires server level thaw": a database-level OFF is
+    // refused while the whole server is suspended. docs silent on the number; chosen: 50002 + 5069.
+    if (this.suspensions.get(db.name.toLowerCase())?.server)
+      throw this.alterDbFailure(new SqlError(50002, `The TDS test server models: database '${db.name}' is suspended with the whole server ("Full server is suspended, requires server level thaw"); use ALTER SERVER CONFIGURATION SET SUSPEND_FOR_SNAPSHOT_BACKUP = OFF (docs silent on SQL Server's error number).`));
     // The Learn troubleshooting script thaws from any session ("detect suspended databases on the
     // server and unsuspend them"). docs silent on OFF for a database that is not suspended; chosen: no-op.
-    this.thaw(db.name);
+    const r = this.thaw(db.name);
+    return r ? [r] : [];
   }
 
-  private suspendServer(s: Session, kind: 'suspend-group' | 'suspend-server' | 'resume-server', names: string[], copyOnly: boolean): void {
+  private suspendServer(s: Session, kind: 'suspend-group' | 'suspend-server' | 'resume-server', names: string[], copyOnly: boolean): SqlError[] {
     this.versionGate('SUSPEND_FOR_SNAPSHOT_BACKUP');
     this.notInTransaction(s, 'ALTER SERVER CONFIGURATION');
     // docs silent on the permission for this option of ALTER SERVER CONFIGURATION; chosen: ALTER
     // SETTINGS (as the page's other options), denied with 15247 "User does not have permission to perform this action."
     if (!this.hasServerPerm(s, 'ALTER SETTINGS')) throw new StatementFailure([new SqlError(15247, 'User does not have permission to perform this action.')]);
     if (kind === 'resume-server') {
-      if (names.length) names.forEach((n) => this.thaw(n));
-      else this.suspensions.clear();
-      return;
+      const which = names.length ? names : [...this.suspensions.values()].map((x) => x.database);
+      return which.map((n) => this.thaw(n)).filter((x): x is SqlError => !!x);
     }
     const dbs = kind === 'suspend-group' ? names : this.databases.filter((d) => !d.system && d.state === 'ONLINE').map((d) => d.name);
-    // At most 64 databases (VSS-FACTS): 925 "Maximum number of databases used for each query has
-    // been exceeded. The maximum allowed is %d." severity 19, which ends the batch.
-    if (dbs.length > 64) throw new StatementFailure([new SqlError(925, 'Maximum number of databases used for each query has been exceeded. The maximum allowed is 64.', 19)], true);
-    // All or nothing: check every database before suspending any. docs silent; chosen.
-    const checked = dbs.map((n) => this.checkSuspendable(s, n));
-    for (const db of checked) this.suspend(db, s.spid, copyOnly, kind === 'suspend-server');
+    if (!this.preCu16SuspendBugs) {
+      // At most 64 databases (VSS-FACTS). docs silent on when CU16+ checks it; chosen: at suspend time,
+      // 925 "Maximum number of databases used for each query has been exceeded. The maximum allowed
+      // is %d." severity 19, which ends the batch. (Before CU16 the suspend succeeds and BACKUP SERVER fails.)
+      if (dbs.length > 64) throw new StatementFailure([new SqlError(925, 'Maximum number of databases used for each query has been exceeded. The maximum allowed is 64.', 19)], true);
+      // All or nothing on CU16+ (KB5048033 / KB5048510 fix the partial suspend): check every database before suspending any.
+      const checked = dbs.map((n) => this.checkSuspendable(s, n, 'server'));
+      return checked.map((db) => this.suspend(db, s.spid, copyOnly, kind === 'suspend-server'));
+    }
+    // Before CU16 (KB5048510): databases are suspended one by one; after an error the ones already
+    // suspended stay suspended, yet SERVERPROPERTY('SuspendedDatabaseCount') shows 0 for them.
+    // docs silent on the details; chosen: they stay held by this session (released when it ends).
+    const done: { db: DatabaseState; info: SqlError }[] = [];
+    for (const n of dbs) {
+      try {
+        const db = this.checkSuspendable(s, n, 'server');
+        done.push({ db, info: this.suspend(db, s.spid, copyOnly, kind === 'suspend-server') });
+      } catch (e) {
+        if (!(e instanceof StatementFailure)) throw e;
+        for (const d of done) this.suspensions.get(d.db.name.toLowerCase())!.leaked = true;
+        e.infos.push(...done.map((d) => d.info));
+        throw e;
+      }
+    }
+    return done.map((d) => d.info);
   }
 
   // ---- ALTER DATABASE SET OFFLINE / ONLINE ----------------------------------------------------
@@ -586,6 +702,15 @@ export class Model {
   // https://learn.microsoft.com/sql/relational-databases/backup-restore/create-a-transact-sql-snapshot-backup
   // https://learn.microsoft.com/sql/t-sql/statements/backup-transact-sql
 
+  /**
+   * 262 "%ls permission denied in database '%.*ls'." Learn's errors 0-999 table gives severity 16,
+   * but real servers send it at severity 14 (third-party captures: "Msg 262, Level 14, State 1:
+   * CREATE DATABASE permission denied in database 'master'."); the wire follows the captures.
+   */
+  private e262(permission: string, database: string): SqlError {
+    return new SqlError(262, `${permission} permission denied in database '${database}'.`, 14);
+  }
+
   private backupFailure(e: SqlError, what = 'BACKUP DATABASE'): StatementFailure {
     // 3013 "BACKUP DATABASE is terminating abnormally." (message %hs is terminating abnormally).
     return new StatementFailure([e, new SqlError(3013, `${what} is terminating abnormally.`)]);
@@ -614,7 +739,7 @@ export class Model {
     throw this.backupFailure(new SqlError(3241, `The media family on device '${path}' is incorrectly formed. SQL Server cannot process this media family.`), what);
   }
 
-  private backup(s: Session, st: Extract<Statement, { kind: 'backup-database' | 'backup-group' | 'backup-server' }>): SqlError {
+  private backup(s: Session, st: Extract<Statement, { kind: 'backup-database' | 'backup-group' | 'backup-server' }>): SqlError[] {
     const what = 'BACKUP DATABASE';
     if (this.major < 16) {
       if (st.kind !== 'backup-database') throw new StatementFailure([new SqlError(st.kind === 'backup-group' ? 156 : 102, st.kind === 'backup-group' ? "Incorrect syntax near the keyword 'GROUP'." : "Incorrect syntax near 'SERVER'.", 15)], true);
@@ -639,14 +764,30 @@ export class Model {
       });
     }
     for (const d of dbs) {
-      // BACKUP DATABASE permission: sysadmin, db_owner, db_backupoperator (BACKUP page, "Permissions");
-      // 262 "%ls permission denied in database '%.*ls'." (severity 16 in Learn's table).
-      if (!this.hasDbPerm(s, d, 'BACKUP DATABASE')) throw this.backupFailure(new SqlError(262, `BACKUP DATABASE permission denied in database '${d.name}'.`), what);
+      // BACKUP DATABASE permission: sysadmin, db_owner, db_backupoperator (BACKUP page, "Permissions"); 262 (see e262).
+      if (!this.hasDbPerm(s, d, 'BACKUP DATABASE')) throw this.backupFailure(this.e262('BACKUP DATABASE', d.name), what);
     }
     for (const d of dbs) {
       // A METADATA_ONLY backup records a snapshot taken while the database is suspended.
       // docs silent on the error for a database that is not suspended; chosen: see notSuspended().
       if (!this.suspensions.has(d.name.toLowerCase())) throw this.backupFailure(notSuspended(d.name), what);
+    }
+    if (st.kind === 'backup-server' && dbs.length > 64 && this.preCu16SuspendBugs) {
+      // Before CU16 (KB5048033 / KB5048510): BACKUP SERVER over more than 64 databases fails with
+      // 3088 "%.*ls '%.*ls' with dbid %d failed to resume in session %d." (16), 925 (19), then a
+      // severity-20 error that ends the connection (its suspensions go with the session).
+      // docs silent on which database 3088 names and on the severity-20 text; chosen: the 65th
+      // database, and the text SqlClient shows for it (Msg 0, Level 20).
+      const d = dbs[64]!;
+      throw new StatementFailure(
+        [
+          new SqlError(3088, `Database '${d.name}' with dbid ${d.id} failed to resume in session ${s.spid}.`),
+          new SqlError(925, 'Maximum number of databases used for each query has been exceeded. The maximum allowed is 64.', 19),
+          new SqlError(0, 'A severe error occurred on the current command.  The results, if any, should be discarded.', 20),
+        ],
+        true,
+        true,
+      );
     }
     const path = st.disks[0] ?? '';
     // 3201 "Cannot open backup device '%ls'. Operating system error %ls."
@@ -659,6 +800,8 @@ export class Model {
     const position = media.backupSets.length + 1;
     // COPY_ONLY comes from the suspend (MODE = COPY_ONLY) or from the BACKUP statement: "It is not
     // necessary to use COPY_ONLY on the BACKUP command, as it is already specified when suspending".
+    // docs silent on a normal suspend (bitmap cleared) followed by BACKUP ... COPY_ONLY; chosen: the
+    // set is copy-only, so it is no differential base and the bitmap stays invalid.
     const copyOnly = !!this.option(st.options, 'COPY_ONLY') || dbs.some((d) => this.suspensions.get(d.name.toLowerCase())?.copyOnly);
     const start = new Date();
     const entries = dbs.map((d) => {
@@ -702,9 +845,11 @@ export class Model {
       databases: entries.map(({ d, rec }) => ({ name: d.name, recoveryModel: d.recoveryModel, firstLsn: String(rec.firstLsn), lastLsn: String(rec.lastLsn), checkpointLsn: String(rec.checkpointLsn), databaseBackupLsn: String(rec.databaseBackupLsn), differentialBaseLsn: rec.differentialBaseLsn === null ? null : String(rec.differentialBaseLsn), files: d.files.map((f) => ({ ...f })) })),
     });
     fs.writeFileSync(path, JSON.stringify(media, null, 1));
+    const infos: SqlError[] = [];
     for (const { d, rec } of entries) {
-      // The backup thaws the database ("thaw the database and record the snapshot with BACKUP").
-      this.thaw(d.name);
+      // The backup thaws the database ("thaw the database and record the snapshot with BACKUP"): 3198.
+      const r = this.thaw(d.name);
+      if (r) infos.push(r);
       // "The differential bitmap will become valid again after a successful snapshot backup"; a full
       // non-COPY_ONLY backup becomes the differential base (copy-only backups never do:
       // https://learn.microsoft.com/sql/relational-databases/backup-restore/copy-only-backups-sql-server).
@@ -717,7 +862,10 @@ export class Model {
     }
     this.events.backups.push({ kind: st.kind, databases: dbs.map((d) => d.name), path, spid: s.spid, position, copyOnly });
     // 3014 (severity 10): "%hs successfully processed %I64d pages in %d.%03d seconds (%d.%03d MB/sec)."
-    return new SqlError(3014, `${st.kind === 'backup-database' ? 'BACKUP DATABASE' : st.kind === 'backup-group' ? 'BACKUP GROUP' : 'BACKUP SERVER'} successfully processed 0 pages in 0.001 seconds (0.000 MB/sec).`, 0);
+    // (Learn errors 3000-3999), e.g. "BACKUP DATABASE successfully processed 0 pages in 4.705 seconds
+    // (0.000 MB/sec)." for a snapshot backup. docs silent on %hs for GROUP/SERVER; chosen: the statement's words.
+    infos.push(new SqlError(3014, `${st.kind === 'backup-database' ? 'BACKUP DATABASE' : st.kind === 'backup-group' ? 'BACKUP GROUP' : 'BACKUP SERVER'} successfully processed 0 pages in 0.001 seconds (0.000 MB/sec).`, 10));
+    return infos;
   }
 
   // ---- RESTORE HEADERONLY / FILELISTONLY / DATABASE ... WITH METADATA_ONLY ----------------------
@@ -729,13 +877,13 @@ export class Model {
     this.restoreVersionGate(st.options);
     // "obtaining information about a backup set or backup device requires CREATE DATABASE permission"
     // (RESTORE HEADERONLY / FILELISTONLY pages, "Permissions"); 262 + 3013.
-    if (!this.canCreateDatabase(s)) throw this.backupFailure(new SqlError(262, "CREATE DATABASE permission denied in database 'master'."), what);
+    if (!this.canCreateDatabase(s)) throw this.backupFailure(this.e262('CREATE DATABASE', 'master'), what);
     const media = this.readMedia(st.disks[0] ?? '', what);
     const fileOpt = this.option(st.options, 'FILE');
     if (st.kind === 'restore-headeronly') {
       const sets = fileOpt ? media.backupSets.filter((b) => b.position === Number(fileOpt.value)) : media.backupSets;
       // docs silent on how a multi-database snapshot set shows in HEADERONLY; chosen: one row per
-      // database of each set, all with the set's Position.
+      // database of each set, all with the set's Position (chosen).
       const cols: Column[] = [
         { name: 'BackupName', type: 'nvarchar' }, { name: 'BackupDescription', type: 'nvarchar' }, { name: 'BackupType', type: 'smallint' }, { name: 'ExpirationDate', type: 'datetime' },
         { name: 'Compressed', type: 'bit' }, { name: 'Position', type: 'smallint' }, { name: 'DeviceType', type: 'tinyint' }, { name: 'UserName', type: 'nvarchar' }, { name: 'ServerName', type: 'nvarchar' },
@@ -784,7 +932,7 @@ export class Model {
     // CREATE DATABASE permissions to be able to execute RESTORE. If the database exists, RESTORE
     // permissions default to members of the sysadmin and dbcreator fixed server roles and the owner
     // (dbo) of the database." "members of the db_owner fixed database role do not have RESTORE permissions."
-    if (!target && !this.canCreateDatabase(s)) throw this.backupFailure(new SqlError(262, "CREATE DATABASE permission denied in database 'master'."), what);
+    if (!target && !this.canCreateDatabase(s)) throw this.backupFailure(this.e262('CREATE DATABASE', 'master'), what);
     if (target && !(this.isSysadmin(s) || this.login(s).serverRoles?.includes('dbcreator') || eq(target.owner, s.login) || this.hasServerPerm(s, 'CONTROL SERVER')))
       throw this.backupFailure(new SqlError(3110, `User does not have permission to RESTORE database '${target.name}'.`, 14), what);
     // A database in an availability group cannot be restored over: 3104 (severity 16). The Learn
@@ -820,6 +968,8 @@ export class Model {
     for (const f of files) {
       if (!fs.existsSync(f.physicalName)) throw this.backupFailure(new SqlError(5120, `Unable to open the physical file "${f.physicalName}". Operating system error 2: "2(The system cannot find the file specified.)".`), what);
     }
+    // RECOVERY is RESTORE's default (RESTORE arguments page). docs silent on a default for
+    // METADATA_ONLY (the snapshot page's examples name NORECOVERY or RECOVERY); chosen: RECOVERY.
     const recovery = !this.option(st.options, 'NORECOVERY');
     const db = target ?? this.makeDb({ name: st.database, owner: s.login }, this.nextDbId++, false);
     if (!target) this.databases.push(db);
@@ -829,7 +979,8 @@ export class Model {
     db.state = recovery ? 'ONLINE' : 'RESTORING';
     db.differentialBaseLsn = source.differentialBaseLsn === null ? BigInt(source.checkpointLsn) : BigInt(source.differentialBaseLsn);
     this.events.restores.push({ database: db.name, source: source.name, path, position: set.position, recovery });
-    return new SqlError(3014, 'RESTORE DATABASE successfully processed 0 pages in 0.001 seconds (0.000 MB/sec).', 0);
+    // 3014 (severity 10), as for BACKUP.
+    return new SqlError(3014, 'RESTORE DATABASE successfully processed 0 pages in 0.001 seconds (0.000 MB/sec).', 10);
   }
 
   // ---- certificates and keys ------------------------------------------------------------------
@@ -841,14 +992,23 @@ export class Model {
   // https://learn.microsoft.com/sql/t-sql/statements/backup-certificate-transact-sql
   private backupCertificate(s: Session, st: Extract<Statement, { kind: 'backup-certificate' }>): void {
     const cert = this.cert(s.database, st.certificate);
-    // "Requires CONTROL permission on the certificate"; 15151 "Cannot %S_MSG the %S_MSG '%.*ls', because it does not exist or you do not have permission."
-    if (!cert || !this.certPerm(s, cert, 'CONTROL')) throw new StatementFailure([new SqlError(15151, `Cannot find the certificate '${st.certificate}', because it does not exist or you do not have permission.`)]);
+    // Permissions (BACKUP CERTIFICATE page): "Requires CONTROL permission on the certificate and
+    // knowledge of the password that is used to encrypt the private key. If only the public part of
+    // the certificate is backed up, this command requires some permission on the certificate and that
+    // the caller has not been denied VIEW permission on the certificate."
+    // 15151 "Cannot %S_MSG the %S_MSG '%.*ls', because it does not exist or you do not have permission."
+    const allowed = cert && (st.keyFile !== undefined ? this.certPerm(s, cert, 'CONTROL') : this.certPerm(s, cert, 'ANY') && !this.certDenied(s, cert, 'VIEW DEFINITION'));
+    if (!cert || !allowed) throw new StatementFailure([new SqlError(15151, `Cannot find the certificate '${st.certificate}', because it does not exist or you do not have permission.`)]);
     if (st.keyFile !== undefined) {
       if (cert.privateKey === 'NO_PRIVATE_KEY') throw new StatementFailure([new SqlError(15246, `Cannot dump the private key of certificate '${cert.name}' because the private key cannot be found.`)]);
       // "When you back up the private key to a file, encryption is required."
       if (st.encryptionPassword === undefined) throw new StatementFailure([new SqlError(15146, 'An encryption password must be provided to encrypt the private key of this certificate.')]);
       // "The password is subject to complexity checks" (Windows policy of the host: option passwordComplexity).
       if (this.options.passwordComplexity && !complex(st.encryptionPassword)) throw new StatementFailure([new SqlError(15118, 'Password validation failed. The password does not meet Windows policy requirements because it is not complex enough.')]);
+      // 15147 "No decryption password should be provided because the private key of this %S_MSG is
+      // encrypted by a master key." (Learn errors 15000-15999; DECRYPTION BY PASSWORD is for a
+      // password-protected key only, BACKUP CERTIFICATE page).
+      if (cert.privateKey === 'ENCRYPTED_BY_MASTER_KEY' && st.decryptionPassword !== undefined) throw new StatementFailure([new SqlError(15147, 'No decryption password should be provided because the private key of this certificate is encrypted by a master key.')]);
       // "If the private key is encrypted with a password in the database, the decryption password must be specified."
       if (cert.privateKey === 'ENCRYPTED_BY_PASSWORD' && st.decryptionPassword !== cert.password) throw new StatementFailure([new SqlError(15465, 'The private key password is invalid.')]);
       if (cert.privateKey === 'ENCRYPTED_BY_MASTER_KEY' && !this.db(cert.database)!.masterKey) throw new StatementFailure([new SqlError(15581, 'Please create a master key in the database or open the master key in the session before performing this operation.')]);
@@ -866,7 +1026,7 @@ export class Model {
   private createCertificate(s: Session, st: Extract<Statement, { kind: 'create-certificate' }>): void {
     const db = this.db(s.database)!;
     // "Requires CREATE CERTIFICATE permission on the database."
-    if (!this.hasDbPerm(s, db, 'CREATE CERTIFICATE')) throw new StatementFailure([new SqlError(262, `CREATE CERTIFICATE permission denied in database '${db.name}'.`)]);
+    if (!this.hasDbPerm(s, db, 'CREATE CERTIFICATE')) throw new StatementFailure([this.e262('CREATE CERTIFICATE', db.name)]);
     if (this.cert(db.name, st.certificate)) throw new StatementFailure([new SqlError(15232, `A certificate with name '${st.certificate}' already exists or this certificate already has been added to the database.`)]);
     let certFile: { thumbprint?: string };
     let keyFile: { thumbprint?: string; passwordSha256?: string } | undefined;
@@ -1017,8 +1177,15 @@ export class Model {
             return { v: this.serverName, type: 'nvarchar' };
           case '@@SPID':
             return { v: s.spid, type: 'smallint' };
-          case '@@VERSION':
-            return { v: `Microsoft SQL Server 2022 (${this.options.productUpdateLevel ?? 'CU1'}) (KB${(this.options.productUpdateReference ?? 'KB5022375').replace(/^KB/, '')}) - ${this.version} (X64) \n\t${this.options.edition ?? 'Developer Edition (64-bit)'} on Linux (mbam-vss TDS test server)`, type: 'nvarchar' };
+          case '@@VERSION': {
+            // https://learn.microsoft.com/sql/t-sql/functions/version-transact-sql: "Microsoft SQL Server
+            // 2022 (RTM-CU1) (KB5022375) - 16.0.4003.1 (X64) ..." — year, CU and KB from the version
+            // (KNOWN_BUILDS or the options); a GDR on a CU reads "RTM-CU31-GDR"; no CU: "(RTM)".
+            const year = PRODUCT_YEAR[this.major] ?? this.major;
+            const level = this.updateLevel ? `RTM-${this.updateLevel}${KNOWN_BUILDS[this.version]?.gdr && this.options.productUpdateLevel === undefined ? '-GDR' : ''}` : 'RTM';
+            const kb = this.updateReference ? ` (KB${this.updateReference.replace(/^KB/i, '')})` : '';
+            return { v: `Microsoft SQL Server ${year} (${level})${kb} - ${this.version} (X64) \n\tCopyright (C) ${year} Microsoft Corporation\n\t${this.options.edition ?? 'Developer Edition (64-bit)'} on Linux (mbam-vss TDS test server)`, type: 'nvarchar' };
+          }
           case '@@TRANCOUNT':
             return { v: s.tranCount, type: 'int' };
           default:
@@ -1068,13 +1235,14 @@ export class Model {
           productbuild: this.version.split('.')[2] ?? '0',
           productversion: this.version,
           productlevel: 'RTM',
-          productupdatelevel: this.options.productUpdateLevel === undefined ? 'CU1' : this.options.productUpdateLevel,
-          productupdatereference: this.options.productUpdateReference === undefined ? 'KB5022375' : this.options.productUpdateReference,
+          // ProductUpdateLevel / ProductUpdateReference: the CU and its KB (KNOWN_BUILDS), NULL when unknown.
+          productupdatelevel: this.updateLevel,
+          productupdatereference: this.updateReference,
           edition: this.options.edition ?? 'Developer Edition (64-bit)',
           instancedefaultbackuppath: this.options.defaultBackupPath ?? null,
           ishadrenabled: this.options.hadrEnabled || this.databases.some((d) => d.availabilityGroup) ? 1 : 0,
           // Create a T-SQL snapshot backup: SERVERPROPERTY('SuspendedDatabaseCount') / ('IsServerSuspendedForSnapshotBackup').
-          ...(this.major >= 16 ? { suspendeddatabasecount: this.suspensions.size, isserversuspendedforsnapshotbackup: [...this.suspensions.values()].some((x) => x.server) ? 1 : 0 } : {}),
+          ...(this.major >= 16 ? { suspendeddatabasecount: [...this.suspensions.values()].filter((x) => !x.leaked).length, isserversuspendedforsnapshotbackup: [...this.suspensions.values()].some((x) => x.server) ? 1 : 0 } : {}),
         };
         return { v: p in props ? props[p]! : null, type: 'sql_variant' };
       }
@@ -1127,31 +1295,60 @@ export class Model {
         return { v: role === 'public' || l.serverRoles?.includes(role) ? 1 : 0, type: 'int' };
       }
       case 'HAS_PERMS_BY_NAME': {
-        // https://learn.microsoft.com/sql/t-sql/functions/has-perms-by-name-transact-sql: 1/0, NULL when the securable is not found.
+        // https://learn.microsoft.com/sql/t-sql/functions/has-perms-by-name-transact-sql: "returns 1
+        // when the user has effective permission on the securable, 0 when the user has no effective
+        // permission on the securable, and NULL when the securable class or permission is not valid";
+        // "The permission name ANY is a wildcard." "For database-level entities a one-part name is
+        // accepted, with a null value meaning 'current database'. For the server itself, a null value
+        // (meaning 'current server') is required." Example A: HAS_PERMS_BY_NAME(null, null, 'VIEW SERVER STATE').
         nargs(3, 5);
         const securable = arg(0);
-        const cls = String(arg(1)).toUpperCase();
-        const perm = String(arg(2)).toUpperCase();
-        if (cls === 'SERVER') return { v: this.hasServerPerm(s, perm as ServerPermission) || (perm === 'CREATE ANY DATABASE' && this.canCreateDatabase(s)) ? 1 : 0, type: 'int' };
+        const clsArg = arg(1);
+        const cls = clsArg === null ? 'SERVER' : String(clsArg).toUpperCase();
+        const permArg = arg(2);
+        const perm = permArg === null ? '' : String(permArg).toUpperCase();
+        const none = { v: null, type: 'int' as const };
+        const bit = (b: boolean) => ({ v: b ? 1 : 0, type: 'int' as const });
+        if (!HPBN_CLASSES.has(cls)) return none;
+        const valid = HPBN_PERMISSIONS[cls];
+        if (valid && perm !== 'ANY' && !valid.has(perm)) return none;
+        if (cls === 'SERVER') {
+          // docs: the securable must be NULL for the server; chosen: NULL (the query fails) otherwise.
+          if (securable !== null) return none;
+          // ANY: every login holds CONNECT SQL and, through public, VIEW ANY DATABASE.
+          if (perm === 'ANY') return bit(true);
+          return bit(this.hasServerPerm(s, perm as ServerPermission) || (perm === 'CREATE ANY DATABASE' && this.canCreateDatabase(s)));
+        }
         if (cls === 'DATABASE') {
-          const db = this.db(String(securable));
-          if (!db) return { v: null, type: 'int' };
-          return { v: this.hasDbPerm(s, db, perm) ? 1 : 0, type: 'int' };
+          const db = this.db(securable === null ? s.database : String(securable));
+          if (!db) return none;
+          // ANY: some permission in the database; a user (or guest in master, tempdb, msdb) has CONNECT.
+          return bit(perm === 'ANY' ? this.canAccessDb(s, db) : this.hasDbPerm(s, db, perm));
         }
         if (cls === 'CERTIFICATE') {
-          const c = this.cert(s.database, String(securable));
-          if (!c) return { v: null, type: 'int' };
-          return { v: this.certPerm(s, c, perm) ? 1 : 0, type: 'int' };
+          const c = securable === null ? undefined : this.cert(s.database, String(securable));
+          if (!c) return none;
+          return bit(this.certPerm(s, c, perm));
         }
         if (cls === 'OBJECT') {
           // securable: [db.]schema.table
+          if (securable === null) return none;
           const parts = String(securable).split('.').map((x) => x.replace(/^\[|\]$/g, ''));
           const db = this.db(parts.length === 3 ? parts[0]! : s.database)!;
           const t = db && this.findTable(db, parts.slice(-2));
-          if (!t) return { v: null, type: 'int' };
-          return { v: this.objectPerm(s, db, t.schema, t.name, perm) ? 1 : 0, type: 'int' };
+          if (!t) return none;
+          const anyOf = perm === 'ANY' ? [...HPBN_PERMISSIONS['OBJECT']!] : [perm];
+          return bit(anyOf.some((p) => this.objectPerm(s, db, t.schema, t.name, p)));
         }
         throw notModelled(`HAS_PERMS_BY_NAME class ${cls}`);
+      }
+      case 'SUSER_SID': {
+        // https://learn.microsoft.com/sql/t-sql/functions/suser-sid-transact-sql: the login's SID (varbinary(85)); NULL for an unknown name.
+        nargs(0, 2);
+        const name = e.args.length ? arg(0) : s.login;
+        if (name === null) return { v: null, type: 'varbinary' };
+        const known = Object.keys(this.logins).find((k) => eq(k, String(name))) ?? (eq(String(name), 'sa') ? 'sa' : undefined);
+        return { v: known ? loginSid(known, this.logins[known]) : null, type: 'varbinary' };
       }
       default:
         // 195 "'%.*ls' is not a recognized %S_MSG." (built-in function name)
@@ -1178,14 +1375,19 @@ export class Model {
     switch (name) {
       case 'sys.databases': {
         // https://learn.microsoft.com/sql/relational-databases/system-catalog-views/sys-databases-transact-sql
-        // VIEW ANY DATABASE (public by default) shows every row; without it: master, tempdb and owned databases.
-        const all = this.hasServerPerm(s, 'VIEW ANY DATABASE');
+        // "If the caller of sys.databases isn't the owner of the database and the database isn't master
+        // or tempdb, the minimum permissions required to see the corresponding row are ALTER ANY
+        // DATABASE or the VIEW ANY DATABASE server-level permission, or CREATE DATABASE permission in
+        // the master database. The database to which the caller is connected can always be viewed."
+        // VIEW ANY DATABASE is public's by default. owner_sid is varbinary(85): the owner login's SID.
+        const masterUser = this.user(s, 'master');
+        const all = this.hasServerPerm(s, 'VIEW ANY DATABASE') || this.hasServerPerm(s, 'ALTER ANY DATABASE') || this.canCreateDatabase(s) || !!masterUser?.permissions?.some((p) => p.toUpperCase() === 'CREATE DATABASE');
         const stateCode: Record<string, number> = { ONLINE: 0, RESTORING: 1, RECOVERING: 2, RECOVERY_PENDING: 3, SUSPECT: 4, EMERGENCY: 5, OFFLINE: 6 };
         return {
-          columns: cols([['name', 'nvarchar'], ['database_id', 'int'], ['state', 'tinyint'], ['state_desc', 'nvarchar'], ['recovery_model', 'tinyint'], ['recovery_model_desc', 'nvarchar'], ['is_encrypted', 'bit'], ['is_read_only', 'bit'], ['user_access_desc', 'nvarchar'], ['compatibility_level', 'tinyint'], ['replica_id', 'uniqueidentifier'], ['group_database_id', 'uniqueidentifier'], ['owner_sid', 'nvarchar']]),
+          columns: cols([['name', 'nvarchar'], ['database_id', 'int'], ['state', 'tinyint'], ['state_desc', 'nvarchar'], ['recovery_model', 'tinyint'], ['recovery_model_desc', 'nvarchar'], ['is_encrypted', 'bit'], ['is_read_only', 'bit'], ['user_access_desc', 'nvarchar'], ['compatibility_level', 'tinyint'], ['replica_id', 'uniqueidentifier'], ['group_database_id', 'uniqueidentifier'], ['owner_sid', 'varbinary']]),
           rows: this.databases
-            .filter((d) => all || ['master', 'tempdb'].includes(d.name) || eq(d.owner, s.login))
-            .map((d) => lower({ name: d.name, database_id: d.id, state: stateCode[d.state] ?? 0, state_desc: d.state, recovery_model: d.recoveryModel === 'FULL' ? 1 : d.recoveryModel === 'BULK_LOGGED' ? 2 : 3, recovery_model_desc: d.recoveryModel, is_encrypted: d.encrypted, is_read_only: d.readOnly, user_access_desc: 'MULTI_USER', compatibility_level: 160, replica_id: d.replicaId, group_database_id: d.groupDatabaseId, owner_sid: d.owner })),
+            .filter((d) => all || ['master', 'tempdb'].includes(d.name) || eq(d.owner, s.login) || eq(d.name, s.database))
+            .map((d) => lower({ name: d.name, database_id: d.id, state: stateCode[d.state] ?? 0, state_desc: d.state, recovery_model: d.recoveryModel === 'FULL' ? 1 : d.recoveryModel === 'BULK_LOGGED' ? 2 : 3, recovery_model_desc: d.recoveryModel, is_encrypted: d.encrypted, is_read_only: d.readOnly, user_access_desc: 'MULTI_USER', compatibility_level: 160, replica_id: d.replicaId, group_database_id: d.groupDatabaseId, owner_sid: loginSid(d.owner, this.logins[d.owner]) })),
         };
       }
       case 'sys.master_files': {
@@ -1301,6 +1503,7 @@ function compare(a: Value, b: Value): number {
   if (a === null && b === null) return 0;
   if (a === null) return -1;
   if (b === null) return 1;
+  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.compare(Buffer.isBuffer(a) ? a : Buffer.from(String(a)), Buffer.isBuffer(b) ? b : Buffer.from(String(b)));
   if (typeof a === 'string' && typeof b === 'string') {
     const x = a.toLowerCase().trimEnd();
     const y = b.toLowerCase().trimEnd();

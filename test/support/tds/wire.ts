@@ -13,8 +13,8 @@ export const { Packet, TYPE, HEADER_LENGTH } = require('tedious/lib/packet.js') 
   HEADER_LENGTH: number;
 };
 
-export type ColumnType = 'nvarchar' | 'int' | 'smallint' | 'tinyint' | 'bigint' | 'bit' | 'datetime' | 'numeric' | 'uniqueidentifier' | 'sql_variant';
-export type Value = string | number | boolean | bigint | Date | null;
+export type ColumnType = 'nvarchar' | 'varbinary' | 'int' | 'smallint' | 'tinyint' | 'bigint' | 'bit' | 'datetime' | 'numeric' | 'uniqueidentifier' | 'sql_variant';
+export type Value = string | number | boolean | bigint | Date | Buffer | null;
 export interface Column {
   name: string;
   type: ColumnType;
@@ -102,6 +102,12 @@ function typeInfo(c: Column): Buffer {
   switch (c.type) {
     case 'nvarchar':
       return Buffer.concat([Buffer.from([0xe7, 0x40, 0x1f]), COLLATION]); // NVARCHAR(4000)
+    case 'varbinary': {
+      const b = Buffer.alloc(3); // BIGVARBINARY, max length 85 (as varbinary(85) SIDs)
+      b[0] = 0xa5;
+      b.writeUInt16LE(85, 1);
+      return b;
+    }
     case 'int':
       return Buffer.from([0x26, 4]);
     case 'smallint':
@@ -188,6 +194,13 @@ export function row(cols: Column[], values: Value[]): Buffer {
           parts.push(l, s);
         }
         return;
+      }
+      case 'varbinary': {
+        if (v === null) return void parts.push(Buffer.from([0xff, 0xff]));
+        const b = Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+        const l = Buffer.alloc(2);
+        l.writeUInt16LE(b.length);
+        return void parts.push(l, b);
       }
       case 'int':
       case 'smallint':
