@@ -199,7 +199,7 @@ describe('snapshot freeze (SQL Server 2022+)', () => {
     const f = await SnapshotFreeze.begin(serverFor(s), [both[0]!]);
     const err = await SnapshotFreeze.begin(serverFor(s), [both[0]!]).catch((e) => e);
     expect(err.hresult).toBe(HR.VSS_E_WRITERERROR_RETRYABLE);
-    expect(err.message).toMatch(/already suspended .*SQL error 3081/);
+    expect(err.message).toMatch(/was previously suspended for snapshot backup.*SQL error 3081/);
     expect(err.message).toMatch(/then 5069/); // the cause, not the trailer ALTER DATABASE statement failed
     expect(s.suspended()).toMatchObject([{ database: both[0], spid: f.spid }]);
     await f.abort();
