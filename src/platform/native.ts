@@ -115,6 +115,30 @@ export interface NativeFreezeGuard {
   end(request?: boolean): Promise<NativeThawReport>;
 }
 
+/** safe_fs.cc (Linux): descriptor-relative access that never follows a symbolic link. */
+export interface EntryStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  dev: number;
+  ino: number;
+  nlink: number;
+}
+
+export interface SafeFsExports {
+  /** O_NOFOLLOW | O_CLOEXEC always added; `name` is one path component. */
+  openAt(dirFd: number, name: string, flags: number, mode?: number): number;
+  mkdirAt(dirFd: number, name: string, mode: number): void;
+  /** The entry itself (a link is reported as a link); null when there is none. */
+  statAt(dirFd: number, name: string): EntryStat | null;
+  /** With noReplace: renameat2(RENAME_NOREPLACE); EINVAL/ENOSYS where unsupported. */
+  renameAt(fromDirFd: number, from: string, toDirFd: number, to: string, noReplace?: boolean): void;
+  linkAt(fromDirFd: number, from: string, toDirFd: number, to: string): void;
+  unlinkAt(dirFd: number, name: string, directory?: boolean): void;
+  readDirAt(dirFd: number): [string, 'dir' | 'file' | 'link' | 'other'][];
+}
+
 /** snapshot.cc (Linux) */
 export interface SnapshotExports {
   btrfsSnapshot(source: string, destinationDir: string, name: string, readOnly: boolean): void;
@@ -129,7 +153,7 @@ export interface SnapshotExports {
 }
 
 /** The POSIX build. freeze_guard.cc and snapshot.cc are compiled on Linux only. */
-export interface PosixAddon extends CommonAddon, FileLockExports, FreezeGuardExports, SnapshotExports {}
+export interface PosixAddon extends CommonAddon, FileLockExports, FreezeGuardExports, SafeFsExports, SnapshotExports {}
 
 // ---- Windows: native/src/win/ ---------------------------------------------------------------
 

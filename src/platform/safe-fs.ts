@@ -11,37 +11,17 @@ import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { loadNative } from './native.js';
+import { posixAddon } from './native.js';
 
-export interface EntryStat {
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  dev: number;
-  ino: number;
-  nlink: number;
-}
-
-export interface SafeFs {
-  /** O_NOFOLLOW | O_CLOEXEC always added; `name` is one path component. */
-  openAt(dirFd: number, name: string, flags: number, mode?: number): number;
-  mkdirAt(dirFd: number, name: string, mode: number): void;
-  /** The entry itself (a link is reported as a link); null when there is none. */
-  statAt(dirFd: number, name: string): EntryStat | null;
-  /** With noReplace: renameat2(RENAME_NOREPLACE); EINVAL/ENOSYS where unsupported. */
-  renameAt(fromDirFd: number, from: string, toDirFd: number, to: string, noReplace?: boolean): void;
-  linkAt(fromDirFd: number, from: string, toDirFd: number, to: string): void;
-  unlinkAt(dirFd: number, name: string, directory?: boolean): void;
-  readDirAt(dirFd: number): [string, 'dir' | 'file' | 'link' | 'other'][];
-}
+export type { EntryStat, SafeFsExports as SafeFs } from './native.js';
+import type { SafeFsExports as SafeFs } from './native.js';
 
 let cached: SafeFs | undefined;
 
 export function safeFs(): SafeFs {
   if (cached) return cached;
-  const native = loadNative() as unknown as Partial<SafeFs>;
-  if (typeof native.openAt !== 'function') {
+  const native = posixAddon();
+  if (typeof (native as Partial<SafeFs>).openAt !== 'function') {
     throw new VssError(HR.E_NOTIMPL, { message: 'this mbam-vss native binary has no descriptor-relative file access (openAt); restore and verify need it', category: 'precondition', hint: 'Rebuild the native addon (`npm run build:native`).' });
   }
   return (cached = native as SafeFs);
@@ -49,8 +29,12 @@ export function safeFs(): SafeFs {
 
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
-/** The errno name of a native or node:fs error ("ELOOP"), whichever table named it. */
+/**
+ * The errno name of a native or node:fs error ("ELOOP"), whichever table named it; for a native
+ * error the typed addon wrapped into a VssError, that of its cause.
+ */
 export function errnoCode(e: unknown): string | undefined {
+  if (e instanceof VssError) return e.cause === undefined ? undefined : errnoCode(e.cause);
   const err = e as { code?: unknown; errno?: unknown };
   if (typeof err?.code === 'string' && !/^E\d+$/.test(err.code)) return err.code;
   const n = typeof err?.errno === 'number' ? Math.abs(err.errno) : undefined;

@@ -19,7 +19,7 @@ import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { componentKey, type FileDescriptor, type WriterMetadata } from '../vss/writer-metadata.js';
 import { SQL_WRITER_ID } from '../vss/known-writers.js';
-import { loadNative } from '../platform/native.js';
+import { posixAddon } from '../platform/native.js';
 import { describeKind, entryKind, errnoCode, openDirectory, safeFs, walkDirs, WalkError } from '../platform/safe-fs.js';
 import { hashDescriptor, insideSet, insideTarget, openInSet, throwIfAborted, verifyBackupSet, type ManifestFile } from './backup-set.js';
 import { failureDetails, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEventContext } from '../vss/writer-events.js';
@@ -448,10 +448,10 @@ const COPY_CHUNK = 4 << 20;
  * the data is cloned and the clone read back to hash. Checks for an abort between chunks.
  */
 async function copyAndHash(srcFd: number, dstFd: number, expectedSize: number, signal: AbortSignal | undefined, what: string): Promise<{ size: number; sha256: string }> {
-  const native = loadNative() as unknown as { reflink?: (src: number, dst: number) => boolean };
+  const native = posixAddon();
   let cloned = false;
   try {
-    cloned = expectedSize > 0 && !!native.reflink?.(srcFd, dstFd);
+    cloned = expectedSize > 0 && native.reflink(srcFd, dstFd);
   } catch {
     cloned = false; // not the same filesystem, or no FICLONE: copy
   }
