@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
-import { install, planInstall, recover, registerWriterTransaction, uninstall, type TransactionResult } from '../install/operations.js';
+import {
+  INSTALL, install, planInstall, recover, REGISTER_WRITER, registerWriterTransaction, UNINSTALL, uninstall, type TransactionResult,
+} from '../install/operations.js';
+import type { OperationTable } from '../install/transaction.js';
 import { readFileSync } from 'node:fs';
 import { parseWriterMetadata, writeWriterMetadata } from '../vss/writer-metadata.js';
 import { parseGuid } from '../vss/guid.js';
@@ -11,6 +14,9 @@ function ctx(cmd: Command, out: Output) {
   const g = cmd.optsWithGlobals() as GlobalOptions;
   return { platform: platformFor(g), stateDir: resolveStateDir(g.stateDir), log: (l: string) => out.info(l) };
 }
+
+/** The steps as the operation's table names them: what MBAM_VSS_FAULT and the journal use. */
+const stepsHelp = (op: OperationTable) => `Steps (the names MBAM_VSS_FAULT uses): ${op.stepNames.join(', ')}.`;
 
 function describeResult(r: TransactionResult): string {
   const lines: string[] = [];
@@ -31,7 +37,7 @@ export function registerInstallCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
-      '\nSteps (the names MBAM_VSS_FAULT uses): preflight, save-previous, unregister-previous, register, verify, hosted-writer-service, commit.\n' +
+      `\n${stepsHelp(INSTALL)}\n` +
         'Re-running with the same topology changes nothing; a changed topology replaces the registration in one transaction.\n' +
         'An unfinished transaction left by a killed run is rolled back before anything else.',
     )
@@ -59,6 +65,7 @@ export function registerInstallCommands(program: Command): void {
     .description('unregister the MBAM writer from this server, as one transaction (absent is success)')
     .option('--server <name>', 'accepted for symmetry with install; the writer on this machine is removed')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', `\n${stepsHelp(UNINSTALL)}`)
     .action(
       action(async (out, _opts, cmd: Command) => {
         const r = await uninstall(ctx(cmd, out));
@@ -71,6 +78,7 @@ export function registerInstallCommands(program: Command): void {
     .description('register any express writer from a writer metadata document (fails if the writer id is registered)')
     .requiredOption('--metadata <wmd.xml>', 'writer metadata document (UTF-8 or UTF-16)')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', `\n${stepsHelp(REGISTER_WRITER)}`)
     .action(
       action(async (out, opts: { metadata: string }, cmd: Command) => {
         const md = parseWriterMetadata(readFileSync(opts.metadata), opts.metadata);

@@ -4,12 +4,13 @@ import { HR } from '../vss/hresult.js';
 import type { WriterStatus } from '../vss/vssadmin.js';
 import { assertExpressWriterMetadata } from '../vss/express-writer.js';
 import { parseWriterMetadata, type WriterMetadata } from '../vss/writer-metadata.js';
-import type { Platform, PrivilegeCheck, SqlWriterCheck } from './platform.js';
+import type { Platform, PlatformCapabilities, PrivilegeCheck, SqlWriterCheck } from './platform.js';
 import { SYSTEM_STATE_DIR, withStateLock } from './state.js';
 import { WriterRegistry } from './writer-registry.js';
 
 export class PosixPlatform implements Platform {
   readonly name = 'posix' as const;
+  readonly capabilities: PlatformCapabilities = { verbatimRegistration: true, hostedWriterService: false };
   readonly registry: WriterRegistry;
 
   constructor(readonly stateDir: string) {

@@ -12,7 +12,7 @@ import type { WriterStatus } from '../vss/vssadmin.js';
 import { parseWriterMetadata, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
 import { SQL_WRITER_ID, SQL_WRITER_SERVICE } from '../vss/known-writers.js';
 import { loadNative, nativeError, type NativeAddon } from './native.js';
-import type { Platform, PrivilegeCheck, SqlWriterCheck } from './platform.js';
+import type { Platform, PlatformCapabilities, PrivilegeCheck, SqlWriterCheck } from './platform.js';
 
 export interface GatheredWriter {
   name: string;
@@ -45,6 +45,7 @@ function instanceNameOf(w: GatheredWriter): string | undefined {
 
 export class WindowsPlatform implements Platform {
   readonly name = 'windows' as const;
+  readonly capabilities: PlatformCapabilities = { verbatimRegistration: false, hostedWriterService: true };
 
   constructor(
     readonly stateDir: string,
