@@ -4,7 +4,10 @@
  * statements sent with bare tedious on one connection, in the same run. Prints one JSON line.
  *   vite-node bench/freeze.ts
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SnapshotFreeze, suspendStatement, metadataBackupStatement } from '../src/sql/suspend.js';
 import { tagged } from '../src/sql/quote.js';
 import { startTdsServer } from '../test/support/tds-server.js';
@@ -16,12 +19,15 @@ const { Connection, Request } = require('tedious');
 const server = await startTdsServer({ databases: mbamDatabases() });
 const dbs = ['MBAM Recovery and Hardware', 'MBAM Compliance Status'];
 const reps = 200;
+// The TDS test server writes the metadata backup where it is told, like SQL Server: the directory must exist.
+const backupDir = mkdtempSync(join(tmpdir(), 'bench-freeze-'));
+const bkm = join(backupDir, 'bench.bkm');
 const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function ours(): Promise<number> {
   const t = process.hrtime.bigint();
   const f = await SnapshotFreeze.begin(serverFor(server), dbs);
-  await f.backupMetadata('/backups/bench.bkm');
+  await f.backupMetadata(bkm);
   return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
@@ -36,7 +42,7 @@ function bare(): Promise<number> {
         await exec(tagged('identity', 'SELECT @@SPID'));
         await exec(tagged('suspend', suspendStatement(dbs, true)));
         await exec(tagged('suspend-status', 'SELECT 1'));
-        await exec(tagged('backup-metadata', metadataBackupStatement(dbs, '/backups/bench.bkm')));
+        await exec(tagged('backup-metadata', metadataBackupStatement(dbs, bkm)));
         c.close();
       } catch (e) {
         reject(e);
@@ -55,4 +61,5 @@ for (let i = 0; i < reps; i++) {
   b.push(await bare());
 }
 await server.close();
+rmSync(backupDir, { recursive: true, force: true });
 console.log(JSON.stringify({ reps, oursMs: median(a), bareMs: median(b), oursP99: a.sort((x, y) => x - y)[Math.floor(reps * 0.99)], bareP99: b.sort((x, y) => x - y)[Math.floor(reps * 0.99)] }));
