@@ -159,7 +159,7 @@ async function privilegeCheck(platform: Platform): Promise<PreflightCheck> {
 function verifyStep(md: WriterMetadata): StepBody {
   return {
     async run(ctx) {
-      const status = (await ctx.platform.listWriters()).find((w) => w.writerId === md.identity.writerId);
+      const status = await ctx.platform.getWriterStatus(md.identity.writerId);
       if (!status) throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `verify: ${md.identity.friendlyName} is not listed after registration` });
       if (ctx.platform.capabilities.verbatimRegistration && status.instanceId !== md.identity.instanceId) throw new VssError(HR.VSS_E_UNEXPECTED, { message: `verify: listed with instance ${status.instanceId}, registered ${md.identity.instanceId}` });
       if (status.state !== 'STABLE') throw new VssError(HR.VSS_E_WRITERERROR_RETRYABLE, { message: `verify: writer state is ${status.state}, not STABLE` });
@@ -324,7 +324,7 @@ export async function uninstall(opts: UninstallOptions): Promise<TransactionResu
       unregister: unregisterStep(writerId, previous),
       verify: {
         async run(c: StepContext) {
-          if ((await c.platform.listWriters()).some((w) => w.writerId === writerId)) {
+          if (await c.platform.getWriterStatus(writerId)) {
             throw new VssError(HR.VSS_E_UNEXPECTED, { message: `verify: writer ${writerId} is still listed after unregistering` });
           }
         },

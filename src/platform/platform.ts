@@ -39,6 +39,8 @@ export interface Platform {
   /** Unregisters by writer id; VSS_E_OBJECT_NOT_FOUND when absent. */
   unregisterWriter(writerId: Guid): Promise<void>;
   listWriters(): Promise<WriterStatus[]>;
+  /** One writer's status by writer id, as listWriters would list it; undefined when it would not. */
+  getWriterStatus(writerId: Guid): Promise<WriterStatus | undefined>;
   /** Registry entries that could not be read, by name (POSIX); always empty on Windows. */
   registryProblems(): Promise<RegistryProblem[]>;
   /** The metadata of a writer by writer id, instance id or friendly name. */

@@ -93,6 +93,11 @@ export class WindowsPlatform implements Platform {
     });
   }
 
+  async getWriterStatus(writerId: Guid): Promise<WriterStatus | undefined> {
+    const id = parseGuid(writerId);
+    return (await this.listWriters()).find((w) => w.writerId === id);
+  }
+
   async registryProblems() {
     return [];
   }

@@ -8,6 +8,12 @@
  * half of one: it is built under `.tmp-*`, synced, then renamed into place (rename onto an existing
  * non-empty directory fails, which is also how "already exists" is detected atomically), and
  * removed by renaming it to `.trash-*` first. Callers hold the state lock.
+ *
+ * `<state>/writers-index.json` maps each entry to its instance id and name, so that a lookup by
+ * instance id or name (and every miss of one) reads one file instead of every entry. It is a cache:
+ * trusted only while it lists exactly the entries the directory holds, removed durably before any
+ * change and rewritten after it, so a crash in between leaves no index (the next lookup reads the
+ * entries, the next change rebuilds it) rather than a stale one; a hit is checked against the entry.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -46,6 +52,18 @@ export interface RegistryProblem {
   problem: string;
 }
 
+/** What the index knows of an entry; null for an entry that could not be read (a problem). */
+type IndexEntry = { instanceId: Guid; name: string } | null;
+
+interface RegistryIndex {
+  format: 1;
+  /** By entry name (the writer id), sorted. */
+  writers: Record<string, IndexEntry>;
+}
+
+const INDEX_FILE = 'writers-index.json';
+const isLeftover = (name: string) => name.startsWith('.tmp-') || name.startsWith('.trash-');
+
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
 export class WriterRegistry {
@@ -66,6 +84,16 @@ export class WriterRegistry {
     const writerId = parseGuid(md.identity.writerId);
     const final = this.entryDir(writerId);
     if (fs.existsSync(final)) throw alreadyExists(md, final);
+    const index = this.beginChange();
+    let renamed = false;
+    try {
+      return this.registerEntry(md, writerId, final, () => (renamed = true));
+    } finally {
+      this.endChange(index, writerId, renamed ? { instanceId: parseGuid(md.identity.instanceId), name: md.identity.friendlyName } : 'unchanged');
+    }
+  }
+
+  private registerEntry(md: WriterMetadata, writerId: Guid, final: string, onRenamed: () => void): Registration {
     const xml = writeWriterMetadata(md);
     const dependencies: Record<string, ComponentDependency[]> = {};
     for (const c of md.components) if (c.dependencies.length) dependencies[componentKey(c)] = c.dependencies;
@@ -87,6 +115,7 @@ export class WriterRegistry {
       writeSyncedFile(join(tmp, 'record.json'), JSON.stringify(record, null, 2) + '\n');
       fsyncDir(tmp);
       fs.renameSync(tmp, final);
+      onRenamed();
     } catch (e) {
       fs.rmSync(tmp, { recursive: true, force: true });
       const code = (e as NodeJS.ErrnoException).code;
@@ -104,9 +133,113 @@ export class WriterRegistry {
       throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `no writer with id ${parseGuid(writerId)} is registered (${this.dir})` });
     }
     const trash = join(this.dir, `.trash-${parseGuid(writerId)}-${randomBytes(4).toString('hex')}`);
-    fs.renameSync(final, trash);
+    const index = this.beginChange();
+    let renamed = false;
+    try {
+      fs.renameSync(final, trash);
+      renamed = true;
+    } finally {
+      this.endChange(index, parseGuid(writerId), renamed ? 'removed' : 'unchanged');
+    }
     fsyncDir(this.dir);
     fs.rmSync(trash, { recursive: true, force: true });
+  }
+
+  /**
+   * The writer id of the registration with this instance id, or this friendly name (ignoring
+   * case), or undefined: from the index while it is current, else by reading every record.
+   */
+  findWriterId(by: { instanceId: Guid } | { name: string }): Guid | undefined {
+    const wanted = 'instanceId' in by ? parseGuid(by.instanceId) : by.name.toLowerCase();
+    const matches = (e: IndexEntry) => !!e && ('instanceId' in by ? e.instanceId === wanted : e.name.toLowerCase() === wanted);
+    const index = this.currentIndex();
+    if (index) {
+      const hit = Object.keys(index.writers).find((id) => matches(index.writers[id]!));
+      if (!hit) return undefined;
+      // The index names the entry; the entry's own record has the last word.
+      try {
+        const r = this.readRecord(this.entryDir(hit)).record;
+        if (matches({ instanceId: r.instanceId, name: r.friendlyName })) return parseGuid(hit);
+      } catch {
+        // unreadable now: fall through to reading every record
+      }
+    }
+    return this.listRecords().registrations.find((r) => matches({ instanceId: r.instanceId, name: r.friendlyName }))?.writerId;
+  }
+
+  /** One registration's record, checked against its document's SHA-256 but not parsed. */
+  getRecord(writerId: string): RegistrationRecord | undefined {
+    const dir = this.entryDir(writerId);
+    if (!fs.existsSync(dir)) return undefined;
+    return this.readRecord(dir).record;
+  }
+
+  private get indexPath(): string {
+    return join(this.stateDir, INDEX_FILE);
+  }
+
+  private entryNames(): string[] {
+    return safeReaddir(this.dir).filter((n) => !isLeftover(n));
+  }
+
+  /** The index if it lists exactly the entries there are now. */
+  private currentIndex(): RegistryIndex | undefined {
+    let index: RegistryIndex;
+    try {
+      index = JSON.parse(fs.readFileSync(this.indexPath, 'utf8')) as RegistryIndex;
+    } catch {
+      return undefined; // absent, or torn by a crash (it is written without fsync)
+    }
+    if (index?.format !== 1 || typeof index.writers !== 'object' || index.writers === null) return undefined;
+    const names = this.entryNames();
+    if (Object.keys(index.writers).length !== names.length || !names.every((n) => Object.hasOwn(index.writers, n))) return undefined;
+    return index;
+  }
+
+  /**
+   * Reads the current index, then removes it durably before the registry changes: were the change
+   * to reach the disk and the removal not, a crash would leave an index that looks current (same
+   * entry names) but is not (a writer re-registered with another instance id).
+   */
+  private beginChange(): RegistryIndex | undefined {
+    const index = this.currentIndex();
+    if (fs.existsSync(this.indexPath)) {
+      fs.rmSync(this.indexPath, { force: true });
+      fsyncDir(this.stateDir);
+    }
+    return index;
+  }
+
+  /** Writes the index after a change (rebuilt from the entries when there was no current one). */
+  private endChange(before: RegistryIndex | undefined, writerId: Guid, change: IndexEntry | 'removed' | 'unchanged'): void {
+    let writers: Record<string, IndexEntry>;
+    if (before) {
+      writers = { ...before.writers };
+      if (change === 'removed') delete writers[writerId];
+      else if (change !== 'unchanged') writers[writerId] = change;
+    } else {
+      writers = {};
+      for (const name of this.entryNames()) {
+        try {
+          parseGuid(name);
+          const r = this.readRecord(join(this.dir, name)).record;
+          writers[name] = { instanceId: r.instanceId, name: r.friendlyName };
+        } catch {
+          writers[name] = null;
+        }
+      }
+    }
+    const sorted: Record<string, IndexEntry> = {};
+    for (const k of Object.keys(writers).sort()) sorted[k] = writers[k]!;
+    // No fsync: after a crash a torn or lost index only means reading the entries once more.
+    const tmp = `${this.indexPath}.tmp`;
+    try {
+      fs.writeFileSync(tmp, JSON.stringify({ format: 1, writers: sorted } satisfies RegistryIndex), { mode: 0o600 });
+      fs.renameSync(tmp, this.indexPath);
+    } catch {
+      // An index that cannot be written is not an error of the registration: lookups read entries.
+      fs.rmSync(tmp, { force: true });
+    }
   }
 
   get(writerId: string): Registration | undefined {
@@ -140,7 +273,7 @@ export class WriterRegistry {
     }
     for (const name of names.sort()) {
       const path = join(this.dir, name);
-      if (name.startsWith('.tmp-') || name.startsWith('.trash-')) continue; // swept under the lock
+      if (isLeftover(name)) continue; // swept under the lock
       try {
         parseGuid(name);
         registrations.push(read(path));
@@ -155,7 +288,7 @@ export class WriterRegistry {
   sweep(): void {
     let changed = false;
     for (const name of safeReaddir(this.dir)) {
-      if (name.startsWith('.tmp-') || name.startsWith('.trash-')) {
+      if (isLeftover(name)) {
         fs.rmSync(join(this.dir, name), { recursive: true, force: true });
         changed = true;
       }
