@@ -55,11 +55,14 @@ export interface RegistryProblem {
 /** What the index knows of an entry; null for an entry that could not be read (a problem). */
 type IndexEntry = { instanceId: Guid; name: string } | null;
 
-interface RegistryIndex {
+/** The index file: one row per entry, sorted by entry name; an unreadable entry has its name alone. */
+interface RegistryIndexFile {
   format: 1;
-  /** By entry name (the writer id), sorted. */
-  writers: Record<string, IndexEntry>;
+  writers: ([name: string, instanceId: Guid, friendlyName: string] | [name: string])[];
 }
+
+/** The index in memory: entries by name. */
+type RegistryIndex = Map<string, IndexEntry>;
 
 const INDEX_FILE = 'writers-index.json';
 const isLeftover = (name: string) => name.startsWith('.tmp-') || name.startsWith('.trash-');
@@ -154,7 +157,13 @@ export class WriterRegistry {
     const matches = (e: IndexEntry) => !!e && ('instanceId' in by ? e.instanceId === wanted : e.name.toLowerCase() === wanted);
     const index = this.currentIndex();
     if (index) {
-      const hit = Object.keys(index.writers).find((id) => matches(index.writers[id]!));
+      let hit: string | undefined;
+      for (const [id, e] of index) {
+        if (matches(e)) {
+          hit = id;
+          break;
+        }
+      }
       if (!hit) return undefined;
       // The index names the entry; the entry's own record has the last word.
       try {
@@ -178,21 +187,42 @@ export class WriterRegistry {
     return join(this.stateDir, INDEX_FILE);
   }
 
+  /**
+   * The index file, parsed; the last one read or written is kept with the file's identity (inode,
+   * size, change time in ns), which every rename onto the name changes.
+   */
+  private readIndex(): RegistryIndex | undefined {
+    const id = fileIdentity(this.indexPath);
+    if (id === undefined) return undefined;
+    if (this.indexCache?.id === id) return this.indexCache.index;
+    let file: RegistryIndexFile;
+    try {
+      file = JSON.parse(fs.readFileSync(this.indexPath, 'utf8')) as RegistryIndexFile;
+    } catch {
+      return undefined; // torn by a crash (it is written without fsync), or gone since the stat
+    }
+    if (file?.format !== 1 || !Array.isArray(file.writers)) return undefined;
+    const index: RegistryIndex = new Map();
+    for (const row of file.writers) {
+      if (!Array.isArray(row) || typeof row[0] !== 'string') return undefined;
+      index.set(row[0], row.length === 3 ? { instanceId: row[1], name: row[2] } : null);
+    }
+    this.indexCache = { id, index };
+    return index;
+  }
+
+  private indexCache: { id: string; index: RegistryIndex } | undefined;
+
   private entryNames(): string[] {
     return safeReaddir(this.dir).filter((n) => !isLeftover(n));
   }
 
   /** The index if it lists exactly the entries there are now. */
   private currentIndex(): RegistryIndex | undefined {
-    let index: RegistryIndex;
-    try {
-      index = JSON.parse(fs.readFileSync(this.indexPath, 'utf8')) as RegistryIndex;
-    } catch {
-      return undefined; // absent, or torn by a crash (it is written without fsync)
-    }
-    if (index?.format !== 1 || typeof index.writers !== 'object' || index.writers === null) return undefined;
+    const index = this.readIndex();
+    if (!index) return undefined;
     const names = this.entryNames();
-    if (Object.keys(index.writers).length !== names.length || !names.every((n) => Object.hasOwn(index.writers, n))) return undefined;
+    if (index.size !== names.length || !names.every((n) => index.has(n))) return undefined;
     return index;
   }
 
@@ -212,30 +242,37 @@ export class WriterRegistry {
 
   /** Writes the index after a change (rebuilt from the entries when there was no current one). */
   private endChange(before: RegistryIndex | undefined, writerId: Guid, change: IndexEntry | 'removed' | 'unchanged'): void {
-    let writers: Record<string, IndexEntry>;
+    let index: RegistryIndex;
     if (before) {
-      writers = { ...before.writers };
-      if (change === 'removed') delete writers[writerId];
-      else if (change !== 'unchanged') writers[writerId] = change;
+      index = new Map(before);
+      if (change === 'removed') index.delete(writerId);
+      else if (change !== 'unchanged') index.set(writerId, change);
     } else {
-      writers = {};
+      index = new Map();
       for (const name of this.entryNames()) {
         try {
           parseGuid(name);
           const r = this.readRecord(join(this.dir, name)).record;
-          writers[name] = { instanceId: r.instanceId, name: r.friendlyName };
+          index.set(name, { instanceId: r.instanceId, name: r.friendlyName });
         } catch {
-          writers[name] = null;
+          index.set(name, null);
         }
       }
     }
-    const sorted: Record<string, IndexEntry> = {};
-    for (const k of Object.keys(writers).sort()) sorted[k] = writers[k]!;
+    const file: RegistryIndexFile = {
+      format: 1,
+      writers: [...index.keys()].sort().map((k) => {
+        const e = index.get(k);
+        return e ? [k, e.instanceId, e.name] : [k];
+      }),
+    };
     // No fsync: after a crash a torn or lost index only means reading the entries once more.
     const tmp = `${this.indexPath}.tmp`;
     try {
-      fs.writeFileSync(tmp, JSON.stringify({ format: 1, writers: sorted } satisfies RegistryIndex), { mode: 0o600 });
+      fs.writeFileSync(tmp, JSON.stringify(file), { mode: 0o600 });
       fs.renameSync(tmp, this.indexPath);
+      const id = fileIdentity(this.indexPath);
+      this.indexCache = id === undefined ? undefined : { id, index };
     } catch {
       // An index that cannot be written is not an error of the registration: lookups read entries.
       fs.rmSync(tmp, { force: true });
@@ -332,6 +369,11 @@ export class WriterRegistry {
 
 function corrupt(dir: string, what: string, cause?: unknown): VssError {
   return new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message: `registry entry ${dir}: ${what}`, cause, category: 'failed' });
+}
+
+function fileIdentity(path: string): string | undefined {
+  const st = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
+  return st && `${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}:${st.mtimeNs}`;
 }
 
 function safeReaddir(dir: string): string[] {

@@ -76,13 +76,13 @@ describe('POSIX writer registry', () => {
     for (const o of others) await p.registerWriter(o);
     await p.registerWriter(md);
     const index = JSON.parse(readFileSync(join(dir, 'writers-index.json'), 'utf8'));
-    expect(Object.keys(index.writers)).toEqual([...others.map((o) => o.identity.writerId), md.identity.writerId].sort());
+    expect(index.writers.map((w: string[]) => w[0])).toEqual([...others.map((o) => o.identity.writerId), md.identity.writerId].sort());
     expect((await p.getWriterMetadata(md.identity.instanceId)).identity.writerId).toBe(md.identity.writerId);
     expect((await p.getWriterMetadata('other 2')).identity.writerId).toBe(others[1]!.identity.writerId);
     await expect(p.getWriterMetadata(randomUUID())).rejects.toMatchObject({ hresult: HR.VSS_E_OBJECT_NOT_FOUND });
     await p.unregisterWriter(others[0]!.identity.writerId);
     await expect(p.getWriterMetadata(others[0]!.identity.instanceId)).rejects.toMatchObject({ hresult: HR.VSS_E_OBJECT_NOT_FOUND });
-    expect(Object.keys(JSON.parse(readFileSync(join(dir, 'writers-index.json'), 'utf8')).writers)).toHaveLength(3);
+    expect(JSON.parse(readFileSync(join(dir, 'writers-index.json'), 'utf8')).writers).toHaveLength(3);
   });
 
   it('does not trust an index that no longer describes the entries', async () => {
@@ -97,7 +97,7 @@ describe('POSIX writer registry', () => {
     writeFileSync(indexFile, stale);
     expect((await p.getWriterMetadata(other.identity.instanceId)).identity.writerId).toBe(other.identity.writerId);
     // An index whose entry names another instance: the entry's record wins.
-    writeFileSync(indexFile, JSON.stringify({ format: 1, writers: { [md.identity.writerId]: { instanceId: other.identity.instanceId, name: 'x' }, [other.identity.writerId]: null } }));
+    writeFileSync(indexFile, JSON.stringify({ format: 1, writers: [[md.identity.writerId, other.identity.instanceId, 'x'], [other.identity.writerId]] }));
     expect((await p.getWriterMetadata(other.identity.instanceId)).identity.writerId).toBe(other.identity.writerId);
     // Torn or absent: the entries are read, and the next change writes a current index again.
     writeFileSync(indexFile, stale.slice(0, 10));
@@ -105,7 +105,7 @@ describe('POSIX writer registry', () => {
     rmSync(indexFile);
     expect((await p.getWriterMetadata(md.identity.instanceId)).identity.writerId).toBe(md.identity.writerId);
     await p.unregisterWriter(other.identity.writerId);
-    expect(JSON.parse(readFileSync(indexFile, 'utf8')).writers).toEqual({ [md.identity.writerId]: { instanceId: md.identity.instanceId, name: md.identity.friendlyName } });
+    expect(JSON.parse(readFileSync(indexFile, 'utf8')).writers).toEqual([[md.identity.writerId, md.identity.instanceId, md.identity.friendlyName]]);
   });
 
   it('refuses metadata that breaks an express-writer rule before touching anything', async () => {
