@@ -10,10 +10,12 @@
  * removed by renaming it to `.trash-*` first. Callers hold the state lock.
  *
  * `<state>/writers-index.json` maps each entry to its instance id and name, so that a lookup by
- * instance id or name (and every miss of one) reads one file instead of every entry. It is a cache:
- * trusted only while it lists exactly the entries the directory holds, removed durably before any
- * change and rewritten after it, so a crash in between leaves no index (the next lookup reads the
- * entries, the next change rebuilds it) rather than a stale one; a hit is checked against the entry.
+ * instance id or name (and every miss of one) reads one file instead of every entry. It is a cache,
+ * removed durably before any change and rewritten after it, so a crash in between leaves no index
+ * (the next lookup reads the entries, the next change rebuilds it) rather than a stale one. It
+ * records the state of `writers/` it describes (inode, link count, modification time): an entry
+ * added or removed behind the registry's back changes the link count (entries are directories)
+ * and the time, and the index is then not used. A hit is checked against the entry's record.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -58,11 +60,13 @@ type IndexEntry = { instanceId: Guid; name: string } | null;
 /** The index file: one row per entry, sorted by entry name; an unreadable entry has its name alone. */
 interface RegistryIndexFile {
   format: 1;
+  /** fileIdentity of `writers/` when the index was written. */
+  dir: string;
   writers: ([name: string, instanceId: Guid, friendlyName: string] | [name: string])[];
 }
 
-/** The index in memory: entries by name. */
-type RegistryIndex = Map<string, IndexEntry>;
+/** The index in memory: entries by name, and the state of `writers/` they describe. */
+type RegistryIndex = Map<string, IndexEntry> & { dir?: string };
 
 const INDEX_FILE = 'writers-index.json';
 const isLeftover = (name: string) => name.startsWith('.tmp-') || name.startsWith('.trash-');
@@ -83,20 +87,19 @@ export class WriterRegistry {
   /** Registers a writer; VSS_E_OBJECT_ALREADY_EXISTS when one with this writer id is registered. */
   register(md: WriterMetadata): Registration {
     ensurePrivateDir(this.dir);
-    this.sweep();
+    // A current index means no change was interrupted since it was written: nothing to sweep.
+    if (!this.currentIndex()) this.sweep();
     const writerId = parseGuid(md.identity.writerId);
     const final = this.entryDir(writerId);
     if (fs.existsSync(final)) throw alreadyExists(md, final);
     const index = this.beginChange();
-    let renamed = false;
-    try {
-      return this.registerEntry(md, writerId, final, () => (renamed = true));
-    } finally {
-      this.endChange(index, writerId, renamed ? { instanceId: parseGuid(md.identity.instanceId), name: md.identity.friendlyName } : 'unchanged');
-    }
+    // On failure the index stays removed: the next lookup reads the entries, the next change sweeps.
+    const registration = this.registerEntry(md, writerId, final);
+    this.endChange(index, writerId, { instanceId: registration.record.instanceId, name: registration.record.friendlyName });
+    return registration;
   }
 
-  private registerEntry(md: WriterMetadata, writerId: Guid, final: string, onRenamed: () => void): Registration {
+  private registerEntry(md: WriterMetadata, writerId: Guid, final: string): Registration {
     const xml = writeWriterMetadata(md);
     const dependencies: Record<string, ComponentDependency[]> = {};
     for (const c of md.components) if (c.dependencies.length) dependencies[componentKey(c)] = c.dependencies;
@@ -118,7 +121,6 @@ export class WriterRegistry {
       writeSyncedFile(join(tmp, 'record.json'), JSON.stringify(record, null, 2) + '\n');
       fsyncDir(tmp);
       fs.renameSync(tmp, final);
-      onRenamed();
     } catch (e) {
       fs.rmSync(tmp, { recursive: true, force: true });
       const code = (e as NodeJS.ErrnoException).code;
@@ -137,15 +139,11 @@ export class WriterRegistry {
     }
     const trash = join(this.dir, `.trash-${parseGuid(writerId)}-${randomBytes(4).toString('hex')}`);
     const index = this.beginChange();
-    let renamed = false;
-    try {
-      fs.renameSync(final, trash);
-      renamed = true;
-    } finally {
-      this.endChange(index, parseGuid(writerId), renamed ? 'removed' : 'unchanged');
-    }
+    fs.renameSync(final, trash);
     fsyncDir(this.dir);
     fs.rmSync(trash, { recursive: true, force: true });
+    // After the trash is gone: the index records the directory as it is left.
+    this.endChange(index, parseGuid(writerId), 'removed');
   }
 
   /**
@@ -201,8 +199,8 @@ export class WriterRegistry {
     } catch {
       return undefined; // torn by a crash (it is written without fsync), or gone since the stat
     }
-    if (file?.format !== 1 || !Array.isArray(file.writers)) return undefined;
-    const index: RegistryIndex = new Map();
+    if (file?.format !== 1 || !Array.isArray(file.writers) || typeof file.dir !== 'string') return undefined;
+    const index: RegistryIndex = Object.assign(new Map<string, IndexEntry>(), { dir: file.dir });
     for (const row of file.writers) {
       if (!Array.isArray(row) || typeof row[0] !== 'string') return undefined;
       index.set(row[0], row.length === 3 ? { instanceId: row[1], name: row[2] } : null);
@@ -217,13 +215,10 @@ export class WriterRegistry {
     return safeReaddir(this.dir).filter((n) => !isLeftover(n));
   }
 
-  /** The index if it lists exactly the entries there are now. */
+  /** The index if `writers/` is as it was when the index was written. */
   private currentIndex(): RegistryIndex | undefined {
     const index = this.readIndex();
-    if (!index) return undefined;
-    const names = this.entryNames();
-    if (index.size !== names.length || !names.every((n) => index.has(n))) return undefined;
-    return index;
+    return index && index.dir === dirIdentity(this.dir) ? index : undefined;
   }
 
   /**
@@ -241,12 +236,12 @@ export class WriterRegistry {
   }
 
   /** Writes the index after a change (rebuilt from the entries when there was no current one). */
-  private endChange(before: RegistryIndex | undefined, writerId: Guid, change: IndexEntry | 'removed' | 'unchanged'): void {
+  private endChange(before: RegistryIndex | undefined, writerId: Guid, change: IndexEntry | 'removed'): void {
     let index: RegistryIndex;
     if (before) {
-      index = new Map(before);
+      index = new Map(before) as RegistryIndex;
       if (change === 'removed') index.delete(writerId);
-      else if (change !== 'unchanged') index.set(writerId, change);
+      else index.set(writerId, change);
     } else {
       index = new Map();
       for (const name of this.entryNames()) {
@@ -259,8 +254,12 @@ export class WriterRegistry {
         }
       }
     }
+    const dir = dirIdentity(this.dir);
+    if (dir === undefined) return;
+    index.dir = dir;
     const file: RegistryIndexFile = {
       format: 1,
+      dir,
       writers: [...index.keys()].sort().map((k) => {
         const e = index.get(k);
         return e ? [k, e.instanceId, e.name] : [k];
@@ -369,6 +368,15 @@ export class WriterRegistry {
 
 function corrupt(dir: string, what: string, cause?: unknown): VssError {
   return new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message: `registry entry ${dir}: ${what}`, cause, category: 'failed' });
+}
+
+/**
+ * What changes whenever an entry of a directory is added, removed or renamed: its link count (when
+ * the entry is a directory) and modification time. Not its change time, which chmod also moves.
+ */
+function dirIdentity(path: string): string | undefined {
+  const st = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
+  return st && `${st.dev}:${st.ino}:${st.nlink}:${st.mtimeNs}`;
 }
 
 function fileIdentity(path: string): string | undefined {

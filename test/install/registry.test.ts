@@ -96,8 +96,13 @@ describe('POSIX writer registry', () => {
     await p.registerWriter(other);
     writeFileSync(indexFile, stale);
     expect((await p.getWriterMetadata(other.identity.instanceId)).identity.writerId).toBe(other.identity.writerId);
-    // An index whose entry names another instance: the entry's record wins.
-    writeFileSync(indexFile, JSON.stringify({ format: 1, writers: [[md.identity.writerId, other.identity.instanceId, 'x'], [other.identity.writerId]] }));
+    // An index current for the directory whose row names another instance: the entry's record wins.
+    const third = { ...structuredClone(md), identity: { ...md.identity, writerId: randomUUID(), instanceId: randomUUID(), friendlyName: 'Third' } };
+    await p.registerWriter(third);
+    await p.unregisterWriter(third.identity.writerId);
+    const current = JSON.parse(readFileSync(indexFile, 'utf8'));
+    expect(current.writers).toHaveLength(2);
+    writeFileSync(indexFile, JSON.stringify({ ...current, writers: [[md.identity.writerId, other.identity.instanceId, 'x'], [other.identity.writerId]] }));
     expect((await p.getWriterMetadata(other.identity.instanceId)).identity.writerId).toBe(other.identity.writerId);
     // Torn or absent: the entries are read, and the next change writes a current index again.
     writeFileSync(indexFile, stale.slice(0, 10));
@@ -106,6 +111,10 @@ describe('POSIX writer registry', () => {
     expect((await p.getWriterMetadata(md.identity.instanceId)).identity.writerId).toBe(md.identity.writerId);
     await p.unregisterWriter(other.identity.writerId);
     expect(JSON.parse(readFileSync(indexFile, 'utf8')).writers).toEqual([[md.identity.writerId, md.identity.instanceId, md.identity.friendlyName]]);
+    // An entry removed behind the registry's back: the index is not used, and the writer is gone.
+    await p.registerWriter(other);
+    rmSync(join(dir, 'writers', other.identity.writerId), { recursive: true });
+    await expect(p.getWriterMetadata(other.identity.instanceId)).rejects.toMatchObject({ hresult: HR.VSS_E_OBJECT_NOT_FOUND });
   });
 
   it('refuses metadata that breaks an express-writer rule before touching anything', async () => {
