@@ -5,10 +5,10 @@
  * runs on its own dedicated tedious connection (src/sql/session.ts). Prints one JSON line.
  *   vite-node bench/freeze.ts
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SnapshotFreeze, suspendStatement, metadataBackupStatement } from '../src/sql/suspend.js';
 import { tagged } from '../src/sql/quote.js';
 import { IDENTITY_STATEMENT } from '../src/sql/connection.js';
@@ -71,4 +71,5 @@ for (let i = 0; i < reps; i++) {
   b.push(await bare());
 }
 await server.close();
+rmSync(dirname(BKM), { recursive: true, force: true });
 console.log(JSON.stringify({ reps, oursMs: median(a), bareMs: median(b), oursP99: a.sort((x, y) => x - y)[Math.floor(reps * 0.99)], bareP99: b.sort((x, y) => x - y)[Math.floor(reps * 0.99)] }));

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
-import { install, planInstall, recover, registerWriterTransaction, uninstall, type TransactionResult } from '../install/operations.js';
+import {
+  INSTALL, install, planInstall, recover, REGISTER_WRITER, registerWriterTransaction, UNINSTALL, uninstall, type TransactionResult,
+} from '../install/operations.js';
+import type { OperationTable } from '../install/transaction.js';
 import { parseWriterMetadata, writeWriterMetadata } from '../vss/writer-metadata.js';
 import { parseGuid } from '../vss/guid.js';
 import { resolveStateDir, SYSTEM_STATE_DIR, withStateLock } from '../platform/state.js';
@@ -35,6 +38,9 @@ async function requirePrivilege(cmd: Command, what: string): Promise<void> {
   });
 }
 
+/** The steps as the operation's table names them: what MBAM_VSS_FAULT and the journal use. */
+const stepsHelp = (op: OperationTable) => `Steps (the names MBAM_VSS_FAULT uses): ${op.stepNames.join(', ')}.`;
+
 function describeResult(r: TransactionResult): string {
   const lines: string[] = [];
   if (r.recovered) lines.push(`rolled back an unfinished ${r.recovered.op} from ${r.recovered.startedAt} first`);
@@ -54,7 +60,7 @@ export function registerInstallCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
-      '\nSteps (the names MBAM_VSS_FAULT uses): preflight, save-previous, unregister-previous, register, verify, hosted-writer-service, commit.\n' +
+      `\n${stepsHelp(INSTALL)}\n` +
         'Re-running with the same topology changes nothing; a changed topology replaces the registration in one transaction.\n' +
         'An unfinished transaction left by a killed run is rolled back before anything else.',
     )
@@ -83,6 +89,7 @@ export function registerInstallCommands(program: Command): void {
     .description('unregister the MBAM writer from this server, as one transaction (absent is success)')
     .option('--server <name>', 'accepted for symmetry with install; the writer on this machine is removed')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', `\n${stepsHelp(UNINSTALL)}`)
     .action(
       action(async (out, _opts, cmd: Command) => {
         await requirePrivilege(cmd, 'uninstall');
@@ -96,6 +103,7 @@ export function registerInstallCommands(program: Command): void {
     .description('register any express writer from a writer metadata document (fails if the writer id is registered)')
     .requiredOption('--metadata <wmd.xml>', 'writer metadata document (UTF-8 or UTF-16)')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', `\n${stepsHelp(REGISTER_WRITER)}`)
     .action(
       action(async (out, opts: { metadata: string }, cmd: Command) => {
         const md = parseWriterMetadata(readInputFile(opts.metadata, '--metadata'), opts.metadata);

@@ -21,6 +21,22 @@ function activeFault(): { step: string; mode: FaultMode } | undefined {
   return { step, mode };
 }
 
+/**
+ * Refuses a fault spec that names no declared step (or no mode): it would inject nothing, and a
+ * test relying on it would pass without exercising the failure it means to.
+ */
+export function checkFaultSpec(knownSteps: ReadonlySet<string>): void {
+  if (process.env['MBAM_VSS_ENABLE_FAULT_INJECTION'] !== '1') return;
+  const spec = process.env['MBAM_VSS_FAULT'];
+  if (!spec) return;
+  const f = activeFault();
+  if (f && knownSteps.has(f.step)) return;
+  throw new VssError(HR.E_INVALIDARG, {
+    message: `MBAM_VSS_FAULT=${spec}: expected <step>:<fail|crash|crash-after> with a step among ${[...knownSteps].join(', ')}`,
+    category: 'input',
+  });
+}
+
 export function injectFault(step: string, point: 'intent' | 'after'): void {
   const f = activeFault();
   if (!f || f.step !== step) return;

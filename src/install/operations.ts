@@ -18,7 +18,7 @@ import { hostedWriterServiceArgs, installHostedWriterService, uninstallHostedWri
 import { sqlPreflight, type SqlCheckResult } from '../sql/preflight.js';
 import { readJournal, type JournalState } from './journal.js';
 import {
-  defineOperation, recoverUnfinished, runTransaction, type RollbackReport, type StepContext, type StepDefinition, type StepReport,
+  defineOperation, recoverUnfinished, runTransaction, type RollbackReport, type StepBody, type StepContext, type StepReport,
 } from './transaction.js';
 
 export interface PreflightCheck {
@@ -47,17 +47,13 @@ export interface TransactionResult {
   instanceId?: Guid;
 }
 
-const INSTALL_STEPS = ['preflight', 'save-previous', 'unregister-previous', 'register', 'verify', 'hosted-writer-service', 'commit'];
-const UNINSTALL_STEPS = ['preflight', 'save-previous', 'unregister', 'verify', 'remove-service', 'commit'];
-const REGISTER_STEPS = ['preflight', 'register', 'verify', 'commit'];
-
 /**
  * What makes a registration the same as another. On POSIX, everything it carries. On Windows VSS
  * assigns an express writer its instance id and writes its own XML (dependencies included), so
  * there it is the writer id, name, usage and component keys.
  */
 export function registrationKey(platform: Platform, md: WriterMetadata): string {
-  if (platform.name !== 'windows') return metadataFingerprint(md);
+  if (platform.capabilities.verbatimRegistration) return metadataFingerprint(md);
   return JSON.stringify([md.identity.writerId, md.identity.friendlyName, md.identity.usage, md.components.map(componentKey).sort()]);
 }
 
@@ -91,8 +87,6 @@ async function undoUnregister(ctx: StepContext, intent: UnregisterIntent): Promi
   await ctx.platform.registerWriter(intent.previous);
 }
 
-const noUndo = (name: string): StepDefinition => ({ name, run: () => undefined });
-
 interface ServiceIntent {
   willInstall: boolean;
 }
@@ -103,10 +97,9 @@ function undoServiceInstall(_ctx: StepContext, intent: ServiceIntent): void {
 }
 
 /** The hosted-writer service, when the topology asks for one (Windows: POSIX has no VSS to serve). */
-function hostedWriterServiceStep(o: { wanted: boolean; topologyFile: string; server: string; stateDir: string }): StepDefinition<ServiceIntent> {
+function hostedWriterServiceStep(o: { wanted: boolean; topologyFile: string; server: string; stateDir: string }): StepBody<ServiceIntent> {
   return {
-    name: 'hosted-writer-service',
-    plan: (ctx) => ({ willInstall: o.wanted && ctx.platform.name === 'windows' }),
+    plan: (ctx) => ({ willInstall: o.wanted && ctx.platform.capabilities.hostedWriterService }),
     run(ctx, intent) {
       if (!intent.willInstall) return { notNeeded: true, reason: o.wanted ? `no VSS service on ${ctx.platform.name}` : 'the topology does not ask for a hosted writer' };
       // Re-installing replaces a service left by an earlier install.
@@ -114,13 +107,35 @@ function hostedWriterServiceStep(o: { wanted: boolean; topologyFile: string; ser
       installHostedWriterService(hostedWriterServiceArgs(o));
       return { installed: true };
     },
-    undo: (ctx, intent) => undoServiceInstall(ctx, intent),
   };
 }
 
-defineOperation('install', [noUndo('preflight'), noUndo('save-previous'), { name: 'unregister-previous', run: () => undefined, undo: undoUnregister }, { name: 'register', run: () => undefined, undo: undoRegister }, noUndo('verify'), { name: 'hosted-writer-service', run: () => undefined, undo: undoServiceInstall }]);
-defineOperation('uninstall', [noUndo('preflight'), noUndo('save-previous'), { name: 'unregister', run: () => undefined, undo: undoUnregister }, noUndo('verify'), noUndo('remove-service')]);
-defineOperation('register-writer', [noUndo('preflight'), { name: 'register', run: () => undefined, undo: undoRegister }, noUndo('verify')]);
+// ---- the operations: their steps in order and the undos; each run supplies the step bodies -----
+
+export const INSTALL = defineOperation('install', [
+  { name: 'preflight' },
+  { name: 'save-previous' },
+  { name: 'unregister-previous', undo: undoUnregister },
+  { name: 'register', undo: undoRegister },
+  { name: 'verify' },
+  { name: 'hosted-writer-service', undo: undoServiceInstall },
+]);
+
+export const UNINSTALL = defineOperation('uninstall', [
+  { name: 'preflight' },
+  { name: 'save-previous' },
+  { name: 'unregister', undo: undoUnregister },
+  { name: 'verify' },
+  // Last, so that nothing after it can fail: a removed service is not put back by a rollback
+  // (run install again to recreate it).
+  { name: 'remove-service' },
+]);
+
+export const REGISTER_WRITER = defineOperation('register-writer', [
+  { name: 'preflight' },
+  { name: 'register', undo: undoRegister },
+  { name: 'verify' },
+]);
 
 async function currentRegistration(platform: Platform, writerId: Guid): Promise<WriterMetadata | undefined> {
   try {
@@ -141,13 +156,12 @@ async function privilegeCheck(platform: Platform): Promise<PreflightCheck> {
   return { check: 'privileges', ok: true, detail: p.detail };
 }
 
-function verifyStep(md: WriterMetadata): StepDefinition {
+function verifyStep(md: WriterMetadata): StepBody {
   return {
-    name: 'verify',
     async run(ctx) {
-      const status = (await ctx.platform.listWriters()).find((w) => w.writerId === md.identity.writerId);
+      const status = await ctx.platform.getWriterStatus(md.identity.writerId);
       if (!status) throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `verify: ${md.identity.friendlyName} is not listed after registration` });
-      if (ctx.platform.name !== 'windows' && status.instanceId !== md.identity.instanceId) throw new VssError(HR.VSS_E_UNEXPECTED, { message: `verify: listed with instance ${status.instanceId}, registered ${md.identity.instanceId}` });
+      if (ctx.platform.capabilities.verbatimRegistration && status.instanceId !== md.identity.instanceId) throw new VssError(HR.VSS_E_UNEXPECTED, { message: `verify: listed with instance ${status.instanceId}, registered ${md.identity.instanceId}` });
       if (status.state !== 'STABLE') throw new VssError(HR.VSS_E_WRITERERROR_RETRYABLE, { message: `verify: writer state is ${status.state}, not STABLE` });
       const listed = await ctx.platform.getWriterMetadata(md.identity.writerId);
       if (registrationKey(ctx.platform, listed) !== registrationKey(ctx.platform, md)) {
@@ -158,9 +172,8 @@ function verifyStep(md: WriterMetadata): StepDefinition {
   };
 }
 
-function registerStep(md: WriterMetadata, mode: 'replace' | 'new'): StepDefinition<RegisterIntent> {
+function registerStep(md: WriterMetadata, mode: 'replace' | 'new'): StepBody<RegisterIntent> {
   return {
-    name: 'register',
     async plan(ctx) {
       const fingerprint = registrationKey(ctx.platform, md);
       const current = await currentRegistration(ctx.platform, md.identity.writerId);
@@ -174,13 +187,11 @@ function registerStep(md: WriterMetadata, mode: 'replace' | 'new'): StepDefiniti
       await ctx.platform.registerWriter(md);
       return { registered: true };
     },
-    undo: (ctx, intent) => undoRegister(ctx, intent),
   };
 }
 
-function savePreviousStep(writerId: Guid, target: { md?: WriterMetadata | undefined }): StepDefinition {
+function savePreviousStep(writerId: Guid, target: { md?: WriterMetadata | undefined }): StepBody {
   return {
-    name: 'save-previous',
     async run(ctx) {
       target.md = await currentRegistration(ctx.platform, writerId);
       return { hadPrevious: !!target.md };
@@ -188,9 +199,8 @@ function savePreviousStep(writerId: Guid, target: { md?: WriterMetadata | undefi
   };
 }
 
-function unregisterStep(name: string, writerId: Guid, previous: { md?: WriterMetadata | undefined }, keepIf?: WriterMetadata): StepDefinition<UnregisterIntent> {
+function unregisterStep(writerId: Guid, previous: { md?: WriterMetadata | undefined }, keepIf?: WriterMetadata): StepBody<UnregisterIntent> {
   return {
-    name,
     plan(ctx) {
       const willUnregister = !!previous.md && (keepIf === undefined || registrationKey(ctx.platform, previous.md) !== registrationKey(ctx.platform, keepIf));
       return { writerId, previous: previous.md ?? null, willUnregister };
@@ -205,7 +215,6 @@ function unregisterStep(name: string, writerId: Guid, previous: { md?: WriterMet
       }
       return { unregistered: true };
     },
-    undo: (ctx, intent) => undoUnregister(ctx, intent),
   };
 }
 
@@ -246,7 +255,7 @@ export function planInstall(opts: Pick<InstallOptions, 'topologyFile' | 'server'
     server: server.name,
     roles: hostedRoles(server),
     metadata,
-    steps: INSTALL_STEPS,
+    steps: [...INSTALL.stepNames],
     skipSqlChecks: !!opts.skipSqlChecks,
   };
 }
@@ -261,9 +270,8 @@ export async function install(opts: InstallOptions): Promise<TransactionResult> 
     const recovered = await recoverUnfinished(ctx);
     const preflight: PreflightCheck[] = [];
     const previous: { md?: WriterMetadata | undefined } = {};
-    const steps: StepDefinition<any, any>[] = [
-      {
-        name: 'preflight',
+    const reports = await runTransaction(ctx, INSTALL, { topology: opts.topologyFile, server: server.name }, {
+      preflight: {
         async run() {
           preflight.push(await privilegeCheck(opts.platform));
           preflight.push({ check: 'topology', ok: true, detail: `${opts.topologyFile} is valid` });
@@ -283,13 +291,12 @@ export async function install(opts: InstallOptions): Promise<TransactionResult> 
           return { checks: preflight.map((p) => p.check) };
         },
       },
-      savePreviousStep(md.identity.writerId, previous),
-      unregisterStep('unregister-previous', md.identity.writerId, previous, md),
-      registerStep(md, 'replace'),
-      verifyStep(md),
-      hostedWriterServiceStep({ wanted: plan.topology.hostedWriter, topologyFile: opts.topologyFile, server: server.name, stateDir: opts.stateDir }),
-    ];
-    const reports = await runTransaction(ctx, 'install', { topology: opts.topologyFile, server: server.name }, steps);
+      'save-previous': savePreviousStep(md.identity.writerId, previous),
+      'unregister-previous': unregisterStep(md.identity.writerId, previous, md),
+      register: registerStep(md, 'replace'),
+      verify: verifyStep(md),
+      'hosted-writer-service': hostedWriterServiceStep({ wanted: plan.topology.hostedWriter, topologyFile: opts.topologyFile, server: server.name, stateDir: opts.stateDir }),
+    });
     const unchanged = !!previous.md && registrationKey(opts.platform, previous.md) === registrationKey(opts.platform, md);
     return { op: 'install', outcome: unchanged ? 'no-change' : 'committed', ...(recovered ? { recovered } : {}), preflight, steps: reports, writerId: md.identity.writerId, instanceId: md.identity.instanceId };
   });
@@ -311,26 +318,21 @@ export async function uninstall(opts: UninstallOptions): Promise<TransactionResu
     const recovered = await recoverUnfinished(ctx);
     const preflight: PreflightCheck[] = [];
     const previous: { md?: WriterMetadata | undefined } = {};
-    const steps: StepDefinition<any, any>[] = [
-      { name: 'preflight', run: async () => void preflight.push(await privilegeCheck(opts.platform)) },
-      savePreviousStep(writerId, previous),
-      unregisterStep('unregister', writerId, previous),
-      {
-        name: 'verify',
+    const reports = await runTransaction(ctx, UNINSTALL, { writerId }, {
+      preflight: { run: async () => void preflight.push(await privilegeCheck(opts.platform)) },
+      'save-previous': savePreviousStep(writerId, previous),
+      unregister: unregisterStep(writerId, previous),
+      verify: {
         async run(c: StepContext) {
-          if ((await c.platform.listWriters()).some((w) => w.writerId === writerId)) {
+          if (await c.platform.getWriterStatus(writerId)) {
             throw new VssError(HR.VSS_E_UNEXPECTED, { message: `verify: writer ${writerId} is still listed after unregistering` });
           }
         },
       },
-      {
-        // Last, so that nothing after it can fail: a removed service is not put back by a rollback
-        // (run install again to recreate it).
-        name: 'remove-service',
-        run: (c: StepContext) => (c.platform.name === 'windows' ? { removed: uninstallHostedWriterService() } : { notNeeded: true }),
+      'remove-service': {
+        run: (c: StepContext) => (c.platform.capabilities.hostedWriterService ? { removed: uninstallHostedWriterService() } : { notNeeded: true }),
       },
-    ];
-    const reports = await runTransaction(ctx, 'uninstall', { writerId }, steps);
+    });
     return { op: 'uninstall', outcome: previous.md ? 'committed' : 'no-change', ...(recovered ? { recovered } : {}), preflight, steps: reports, writerId };
   });
 }
@@ -344,12 +346,11 @@ export async function registerWriterTransaction(opts: { platform: Platform; stat
   return withStateLock(opts.stateDir, async () => {
     const recovered = await recoverUnfinished(ctx);
     const preflight: PreflightCheck[] = [];
-    const steps: StepDefinition<any, any>[] = [
-      { name: 'preflight', run: async () => void preflight.push(await privilegeCheck(opts.platform)) },
-      registerStep(md, 'new'),
-      verifyStep(md),
-    ];
-    const reports = await runTransaction(ctx, 'register-writer', { writerId: md.identity.writerId }, steps);
+    const reports = await runTransaction(ctx, REGISTER_WRITER, { writerId: md.identity.writerId }, {
+      preflight: { run: async () => void preflight.push(await privilegeCheck(opts.platform)) },
+      register: registerStep(md, 'new'),
+      verify: verifyStep(md),
+    });
     return { op: 'register-writer', outcome: 'committed', ...(recovered ? { recovered } : {}), preflight, steps: reports, writerId: md.identity.writerId, instanceId: md.identity.instanceId };
   });
 }

@@ -3,10 +3,14 @@
  * reverse on failure. Every undo is idempotent and tolerates a half-done step (intent without
  * done), because after a crash the next run rolls back from the journal alone: undo handlers are
  * looked up by operation and step name, and get only what the journal recorded.
+ *
+ * Each operation is a table declared once at module level (`defineOperation`): its step names,
+ * in order, and their undos. A run supplies only the step bodies. Everything else that names steps
+ * (the CLI's help, --dry-run, fault injection, tests) reads the table's `stepNames`.
  */
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { injectFault } from './faults.js';
+import { checkFaultSpec, injectFault } from './faults.js';
 import { Journal, readJournal, type JournalState } from './journal.js';
 import type { Platform } from '../platform/platform.js';
 
@@ -17,20 +21,54 @@ export interface StepContext {
   log(line: string): void;
 }
 
-export interface StepDefinition<I = unknown, D = unknown> {
-  name: string;
+/**
+ * One step of an operation as its table declares it: the name (what the journal, MBAM_VSS_FAULT,
+ * --dry-run and the help text use) and the undo. The undo lives here, at module level, because
+ * recovery after a crash runs in a process that never ran the step: it has only the journal.
+ */
+export interface StepDeclaration<N extends string = string, I = any, D = any> {
+  readonly name: N;
+  /** Undo; `done` is undefined when the step's act may or may not have happened. */
+  readonly undo?: (ctx: StepContext, intent: I, done: D | undefined) => Promise<void> | void;
+}
+
+/** What one run of a step does; the run supplies these, the table the rest. */
+export interface StepBody<I = unknown, D = unknown> {
   /** What the step means to do, journaled before it acts; what undo needs for a half-done step. */
   plan?(ctx: StepContext): Promise<I> | I;
   run(ctx: StepContext, intent: I): Promise<D> | D;
-  /** Undo; `done` is undefined when the step's act may or may not have happened. */
-  undo?(ctx: StepContext, intent: I, done: D | undefined): Promise<void> | void;
 }
 
-/** How each kind of transaction undoes its steps, for recovery after a crash. */
-const UNDO_REGISTRY = new Map<string, Map<string, StepDefinition<any, any>>>();
+/** The name of the commit point, which fault injection can target like a step. */
+export const COMMIT_STEP = 'commit';
 
-export function defineOperation(op: string, steps: StepDefinition<any, any>[]): void {
-  UNDO_REGISTRY.set(op, new Map(steps.map((s) => [s.name, s])));
+export interface OperationTable<S extends readonly StepDeclaration[] = readonly StepDeclaration[]> {
+  readonly op: string;
+  readonly steps: S;
+  /** The step names in order, then the commit point. */
+  readonly stepNames: readonly (S[number]['name'] | typeof COMMIT_STEP)[];
+}
+
+type IntentOf<S> = S extends { undo: (ctx: StepContext, intent: infer I, ...rest: any[]) => unknown } ? I : unknown;
+
+/** The bodies a run supplies: exactly one per declared step, its intent typed by the step's undo. */
+export type StepBodies<S extends readonly StepDeclaration[]> = { [D in S[number] as D['name']]: StepBody<IntentOf<D>, any> };
+
+/** Every operation by name, for recovery (which knows an operation only by the journal's name). */
+const OPERATIONS = new Map<string, OperationTable>();
+
+/** Declares an operation's steps and undos, once, at module level. */
+export function defineOperation<const S extends readonly StepDeclaration[]>(op: string, steps: S): OperationTable<S> {
+  const names = steps.map((s) => s.name);
+  if (new Set(names).size !== names.length || names.includes(COMMIT_STEP)) throw new Error(`operation ${op}: step names must be unique and not '${COMMIT_STEP}'`);
+  const table: OperationTable<S> = Object.freeze({ op, steps, stepNames: Object.freeze([...names, COMMIT_STEP]) });
+  OPERATIONS.set(op, table);
+  return table;
+}
+
+/** Every step name any operation declares (what MBAM_VSS_FAULT may name). */
+export function declaredStepNames(): Set<string> {
+  return new Set([...OPERATIONS.values()].flatMap((t) => t.stepNames));
 }
 
 export interface StepReport {
@@ -47,32 +85,32 @@ export interface RollbackReport {
   steps: StepReport[];
 }
 
-/** Steps whose name the commit point uses for fault injection. */
-export const COMMIT_STEP = 'commit';
-
 /**
  * Runs the steps as one transaction. Throws the original failure after a complete rollback (its
  * category kept for input and precondition failures, else 'failed'), or an 'incomplete' error when
  * some undo failed (the journal stays for `status` and the next run).
  */
-export async function runTransaction(
+export async function runTransaction<S extends readonly StepDeclaration[]>(
   ctx: StepContext,
-  op: string,
+  table: OperationTable<S>,
   args: Record<string, unknown>,
-  steps: StepDefinition<any, any>[],
+  bodies: StepBodies<S>,
 ): Promise<StepReport[]> {
-  defineOperation(op, steps);
+  const { op } = table;
+  // A misspelt fault would otherwise make a fault test pass without injecting anything.
+  checkFaultSpec(declaredStepNames());
   const journal = Journal.begin(ctx.stateDir, op, args);
   const reports: StepReport[] = [];
-  const completed: { def: StepDefinition; intent: unknown; done: unknown; acted: boolean }[] = [];
+  const completed: { def: StepDeclaration; intent: unknown; done: unknown; acted: boolean }[] = [];
   try {
-    for (const def of steps) {
-      const intent = def.plan ? await def.plan(ctx) : undefined;
+    for (const def of table.steps) {
+      const body = (bodies as Record<string, StepBody<unknown, unknown>>)[def.name]!;
+      const intent = body.plan ? await body.plan(ctx) : undefined;
       journal.append({ t: 'intent', step: def.name, data: intent });
       const entry = { def, intent, done: undefined as unknown, acted: false };
       completed.push(entry);
       injectFault(def.name, 'intent');
-      entry.done = await def.run(ctx, intent);
+      entry.done = await body.run(ctx, intent);
       injectFault(def.name, 'after');
       journal.append({ t: 'done', step: def.name, data: entry.done });
       entry.acted = true;
@@ -104,7 +142,7 @@ export async function runTransaction(
 async function undoSteps(
   ctx: StepContext,
   journal: Journal,
-  steps: { def: StepDefinition | undefined; name?: string; intent: unknown; done: unknown }[],
+  steps: { def: StepDeclaration | undefined; name?: string; intent: unknown; done: unknown }[],
 ): Promise<StepReport[]> {
   const reports: StepReport[] = [];
   let complete = true;
@@ -169,12 +207,12 @@ export async function recoverUnfinished(ctx: StepContext): Promise<RollbackRepor
     return report;
   }
   ctx.log(`found an unfinished ${state.begin.op} started ${state.begin.at} (pid ${state.begin.pid}); rolling it back first`);
-  const defs = UNDO_REGISTRY.get(state.begin.op);
+  const table = OPERATIONS.get(state.begin.op);
   const pending = pendingUndo(state);
   report.steps = await undoSteps(
     ctx,
     journal,
-    pending.map((s) => ({ def: defs?.get(s.step), name: s.step, intent: s.intent, done: s.done?.data })),
+    pending.map((s) => ({ def: table?.steps.find((d) => d.name === s.step), name: s.step, intent: s.intent, done: s.done?.data })),
   );
   report.complete = !report.steps.some((s) => s.status === 'undo-failed');
   if (!report.complete) {

@@ -4,12 +4,20 @@ import { HR } from '../vss/hresult.js';
 import type { WriterStatus } from '../vss/vssadmin.js';
 import { assertExpressWriterMetadata } from '../vss/express-writer.js';
 import { parseWriterMetadata, type WriterMetadata } from '../vss/writer-metadata.js';
-import type { Platform, PrivilegeCheck, SqlWriterCheck } from './platform.js';
+import type { Platform, PlatformCapabilities, PrivilegeCheck, SqlWriterCheck } from './platform.js';
 import { SYSTEM_STATE_DIR, withStateLock } from './state.js';
-import { WriterRegistry } from './writer-registry.js';
+import { WriterRegistry, type RegistrationRecord } from './writer-registry.js';
+
+/** Express writers run no code: VSS reports them Stable with no error, and so do we. */
+function statusOf(r: RegistrationRecord): WriterStatus {
+  const s: WriterStatus = { name: r.friendlyName, writerId: r.writerId, instanceId: r.instanceId, state: 'STABLE', lastError: 0 };
+  if (r.instanceName !== undefined) s.instanceName = r.instanceName;
+  return s;
+}
 
 export class PosixPlatform implements Platform {
   readonly name = 'posix' as const;
+  readonly capabilities: PlatformCapabilities = { verbatimRegistration: true, hostedWriterService: false };
   readonly registry: WriterRegistry;
 
   constructor(readonly stateDir: string) {
@@ -27,12 +35,18 @@ export class PosixPlatform implements Platform {
   }
 
   async listWriters(): Promise<WriterStatus[]> {
-    // Express writers run no code: VSS reports them Stable with no error, and so do we.
-    return this.registry.listRecords().registrations.map((r) => {
-      const s: WriterStatus = { name: r.friendlyName, writerId: r.writerId, instanceId: r.instanceId, state: 'STABLE', lastError: 0 };
-      if (r.instanceName !== undefined) s.instanceName = r.instanceName;
-      return s;
-    });
+    return this.registry.listRecords().registrations.map(statusOf);
+  }
+
+  async getWriterStatus(writerId: Guid): Promise<WriterStatus | undefined> {
+    try {
+      const r = this.registry.getRecord(writerId);
+      return r && statusOf(r);
+    } catch (e) {
+      // An unreadable entry is a registry problem, not a listed writer.
+      if (VssError.is(e, HR.VSS_E_CORRUPT_XML_DOCUMENT)) return undefined;
+      throw e;
+    }
   }
 
   async registryProblems() {
@@ -40,15 +54,12 @@ export class PosixPlatform implements Platform {
   }
 
   async getWriterMetadata(idOrName: string): Promise<WriterMetadata> {
-    // A writer id names its registry entry directly; an instance id or a name is found in the
-    // records, and only the matching document is parsed.
+    // A writer id names its registry entry directly; an instance id or a name is looked up in the
+    // registry's index, and only the matching document is parsed.
     const direct = isGuid(idOrName) ? this.registry.get(idOrName) : undefined;
     if (direct) return direct.metadata;
-    const wanted = isGuid(idOrName) ? parseGuid(idOrName) : idOrName.toLowerCase();
-    const record = this.registry
-      .listRecords()
-      .registrations.find((r) => (isGuid(idOrName) ? r.instanceId === wanted : r.friendlyName.toLowerCase() === wanted));
-    const found = record && this.registry.get(record.writerId);
+    const writerId = this.registry.findWriterId(isGuid(idOrName) ? { instanceId: parseGuid(idOrName) } : { name: idOrName });
+    const found = writerId && this.registry.get(writerId);
     if (!found) throw new VssError(HR.VSS_E_OBJECT_NOT_FOUND, { message: `no registered writer matches '${idOrName}' (state directory ${this.stateDir})` });
     return found.metadata;
   }

@@ -1,12 +1,13 @@
 /**
  * The state directory and the primitives that keep it crash-safe: private directories, atomic file
- * replacement (temp file, fsync, rename, fsync of the directory), synced appends, and one
- * process-wide lock per state directory that serialises installers.
+ * replacement (temp file, fsync, rename, fsync of the directory), synced appends, and one lock per
+ * state directory that serialises installers, across processes and within one.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { posixAddon } from './native.js';
@@ -75,39 +76,69 @@ export function appendSynced(path: string, line: string): void {
   }
 }
 
-const held = new Map<string, { fd: number; depth: number }>();
+/** The state locks the current async chain holds; `held` turns false when the lock is released. */
+const chainLocks = new AsyncLocalStorage<ReadonlyMap<string, { held: boolean }>>();
+/** Per lock path, the last in-process holder's or waiter's turn: callers in one process queue here. */
+const turns = new Map<string, Promise<void>>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Runs `fn` holding the state directory's lock. The lock is an flock, so the kernel releases it if
- * this process dies; it is re-entrant within the process (flock would otherwise conflict with
- * itself across two opens).
+ * this process dies. It is re-entrant only within one async chain (`fn` and what it awaits, via
+ * AsyncLocalStorage): an install that registers a writer takes the lock again inside itself, while
+ * two unrelated calls in one process (a library user's two installs) queue, as two processes do.
  */
 export async function withStateLock<T>(stateDir: string, fn: () => Promise<T> | T, timeoutMs = 30_000): Promise<T> {
   ensurePrivateDir(stateDir);
-  const lockPath = join(stateDir, 'lock');
-  const mine = held.get(lockPath);
-  if (mine) {
-    mine.depth++;
-    try {
-      return await fn();
-    } finally {
-      mine.depth--;
-    }
-  }
-  const fd = await acquire(lockPath, timeoutMs);
-  held.set(lockPath, { fd, depth: 1 });
+  // Absolute, so that two spellings of one directory are one lock to the re-entrancy check.
+  const lockPath = resolve(stateDir, 'lock');
+  const mine = chainLocks.getStore();
+  // `held` rather than presence: a callback started inside the lock may run after its release.
+  if (mine?.get(lockPath)?.held) return await fn();
+  const deadline = Date.now() + timeoutMs;
+  const leave = await takeTurn(lockPath, deadline, timeoutMs);
   try {
-    return await fn();
+    const fd = await acquire(lockPath, deadline, timeoutMs);
+    const hold = { held: true };
+    try {
+      return await chainLocks.run(new Map([...(mine ?? []), [lockPath, hold]]), fn);
+    } finally {
+      hold.held = false;
+      release(fd);
+    }
   } finally {
-    held.delete(lockPath);
-    release(fd);
+    leave();
   }
 }
 
-async function acquire(lockPath: string, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Waits for the in-process holders and waiters ahead of this caller. Two opens of one file would
+ * also exclude each other through flock, but by polling; the queue lets each go in order at once.
+ */
+async function takeTurn(lockPath: string, deadline: number, timeoutMs: number): Promise<() => void> {
+  const ahead = turns.get(lockPath) ?? Promise.resolve();
+  let open!: () => void;
+  const mine = new Promise<void>((r) => (open = r));
+  const tail = ahead.then(() => mine);
+  turns.set(lockPath, tail);
+  const leave = () => {
+    open();
+    if (turns.get(lockPath) === tail) turns.delete(lockPath);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now()))));
+  const late = await Promise.race([ahead.then(() => false), timedOut]);
+  clearTimeout(timer);
+  if (late) {
+    // Those behind now wait only for those ahead.
+    leave();
+    throw lockTimeout(lockPath, timeoutMs, 'another operation in this process');
+  }
+  return leave;
+}
+
+async function acquire(lockPath: string, deadline: number, timeoutMs: number): Promise<number> {
   if (process.platform === 'win32') return acquireExclusiveFile(lockPath, deadline);
   const native = posixAddon();
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
@@ -138,9 +169,9 @@ async function acquireExclusiveFile(lockPath: string, deadline: number): Promise
   }
 }
 
-function lockTimeout(lockPath: string, ms: number): VssError {
+function lockTimeout(lockPath: string, ms: number, holder = 'another mbam-vss process'): VssError {
   return new VssError(HR.VSS_E_SNAPSHOT_SET_IN_PROGRESS, {
-    message: `another mbam-vss process holds ${lockPath}${ms ? ` (waited ${ms} ms)` : ''}`,
+    message: `${holder} holds ${lockPath}${ms ? ` (waited ${ms} ms)` : ''}`,
     hint: 'Wait for the other install, uninstall or backup to finish, then run this again.',
     category: 'precondition',
   });

@@ -12,7 +12,7 @@ import type { WriterStatus } from '../vss/vssadmin.js';
 import { parseWriterMetadata, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
 import { SQL_WRITER_ID, SQL_WRITER_SERVICE } from '../vss/known-writers.js';
 import { nativeError, windowsAddon, type GatheredWriter, type WindowsAddon } from './native.js';
-import type { Platform, PrivilegeCheck, SqlWriterCheck } from './platform.js';
+import type { Platform, PlatformCapabilities, PrivilegeCheck, SqlWriterCheck } from './platform.js';
 
 export type { GatheredWriter, WindowsAddon } from './native.js';
 
@@ -29,6 +29,7 @@ function instanceNameOf(w: GatheredWriter): string | undefined {
 
 export class WindowsPlatform implements Platform {
   readonly name = 'windows' as const;
+  readonly capabilities: PlatformCapabilities = { verbatimRegistration: false, hostedWriterService: true };
 
   constructor(
     readonly stateDir: string,
@@ -74,6 +75,11 @@ export class WindowsPlatform implements Platform {
       if (instanceName) s.instanceName = instanceName;
       return s;
     });
+  }
+
+  async getWriterStatus(writerId: Guid): Promise<WriterStatus | undefined> {
+    const id = parseGuid(writerId);
+    return (await this.listWriters()).find((w) => w.writerId === id);
   }
 
   async registryProblems() {

@@ -7,7 +7,6 @@
  * are decoded here, not by the parser, so only the five predefined entities and numeric references
  * are ever honoured.
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { VssError } from './errors.js';
 import { HR } from './hresult.js';
 
@@ -37,20 +36,6 @@ function swap16(b: Buffer): Buffer {
   return c.swap16();
 }
 
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  processEntities: false,
-  htmlEntities: false,
-  trimValues: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  commentPropName: false,
-});
-
 /**
  * Parses an XML document into a plain element tree. Refuses DTDs and entity declarations, and
  * reports malformed documents as VSS_E_CORRUPT_XML_DOCUMENT with the line and column.
@@ -63,48 +48,211 @@ export function parseXml(input: Uint8Array | string, what = 'XML document'): Xml
       category: 'input',
     });
   }
-  const valid = XMLValidator.validate(text, { allowBooleanAttributes: false });
-  if (valid !== true) {
+  try {
+    return new XmlReader(text, what).document();
+  } catch (e) {
+    if (!(e instanceof NotWellFormed)) throw e;
+    const { line, col } = lineAndColumn(text, e.pos);
     throw new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, {
-      message: `${what}: not well-formed XML at line ${valid.err.line}, column ${valid.err.col}: ${valid.err.msg}`,
+      message: `${what}: not well-formed XML at line ${line}, column ${col}: ${e.message}`,
       category: 'input',
     });
   }
-  const raw = parser.parse(text) as unknown[];
-  const roots = raw.map((n) => toElement(n, what)).filter((e): e is XmlElement => e !== null);
-  if (roots.length !== 1) {
-    throw new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, {
-      message: `${what}: expected exactly one root element, found ${roots.length}`,
-      category: 'input',
-    });
-  }
-  return roots[0]!;
 }
 
-function toElement(node: unknown, what: string): XmlElement | null {
-  if (!node || typeof node !== 'object') return null;
-  const obj = node as Record<string, unknown>;
-  const name = Object.keys(obj).find((k) => k !== ':@' && k !== '#text');
-  if (name === undefined) return null;
-  const attrsRaw = (obj[':@'] ?? {}) as Record<string, string>;
-  const attrs: Record<string, string> = {};
-  for (const [k, v] of Object.entries(attrsRaw)) {
-    // Attribute-value normalisation (XML 1.0 §3.3.3): literal white space becomes a space,
-    // references are decoded afterwards so that &#10; survives as a newline.
-    attrs[k] = decodeReferences(String(v).replace(/\r\n|[\r\n\t]/g, ' '), `${what}: attribute ${name}@${k}`);
+class NotWellFormed extends Error {
+  constructor(
+    readonly pos: number,
+    message: string,
+  ) {
+    super(message);
   }
-  const children: XmlElement[] = [];
-  let text = '';
-  for (const c of (obj[name] ?? []) as unknown[]) {
-    const co = c as Record<string, unknown>;
-    if (co && typeof co === 'object' && '#text' in co) {
-      text += decodeReferences(String(co['#text']).replace(/\r\n?/g, '\n'), `${what}: text of ${name}`);
-    } else {
-      const e = toElement(c, what);
-      if (e) children.push(e);
+}
+
+function lineAndColumn(text: string, pos: number): { line: number; col: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < pos; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return { line, col: pos - start + 1 };
+}
+
+// XML 1.0 (5th edition) names. ASCII is decided by a table; anything else by the full classes.
+const NAME_START_CLASS = ':A-Za-z_\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD';
+const NAME = new RegExp(`[${NAME_START_CLASS}][${NAME_START_CLASS}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*`, 'y');
+const ASCII_NAME = new Uint8Array(128); // 1: may start a name, 2: may continue one
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[:A-Za-z_]/.test(ch)) ASCII_NAME[c] = 1;
+  else if (/[-.0-9]/.test(ch)) ASCII_NAME[c] = 2;
+}
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+
+/**
+ * A single-pass reader for the XML VSS writes: elements, attributes, character data, CDATA,
+ * comments and processing instructions (no DTD: refused before this runs). It checks what makes a
+ * document well-formed (names, quoting, matching end tags, unique attributes, one root, nothing but
+ * markup outside it) while it builds the tree, iteratively, so nesting depth cannot exhaust the
+ * stack. References are decoded by decodeReferences, which knows only XML's predefined entities.
+ */
+class XmlReader {
+  private i = 0;
+  /** Set by startTag: whether the element read has content to follow, and its name as written. */
+  private leftOpen = false;
+  private rawName = '';
+
+  constructor(
+    private readonly s: string,
+    private readonly what: string,
+  ) {}
+
+  private fail(pos: number, msg: string): never {
+    throw new NotWellFormed(pos, msg);
+  }
+
+  /** The end of the name starting at `at` (`at` itself when there is none). */
+  private nameEnd(at: number): number {
+    const s = this.s;
+    let c = s.charCodeAt(at);
+    if (c < 128 && ASCII_NAME[c] !== 1) return at;
+    let j = at;
+    if (c < 128) {
+      j++;
+      for (c = s.charCodeAt(j); c < 128 && ASCII_NAME[c]; c = s.charCodeAt(++j));
+      if (!(c >= 128)) return j; // NaN at the end of the text stops here too
+    }
+    NAME.lastIndex = at;
+    return NAME.exec(s) ? NAME.lastIndex : at;
+  }
+
+  private skipSpace(at: number): number {
+    const s = this.s;
+    while (isSpace(s.charCodeAt(at))) at++;
+    return at;
+  }
+
+  document(): XmlElement {
+    const s = this.s;
+    const n = s.length;
+    const stack: XmlElement[] = [];
+    const rawNames: string[] = []; // the open elements' names as written (prefix included)
+    let root: XmlElement | undefined;
+    if (s.startsWith('<?xml', 0) && (isSpace(s.charCodeAt(5)) || s.startsWith('?>', 5))) {
+      const end = s.indexOf('?>', 5);
+      if (end < 0) this.fail(0, 'unterminated XML declaration');
+      this.i = end + 2;
+    }
+    while (this.i < n) {
+      const at = this.i;
+      const lt = s.indexOf('<', at);
+      const end = lt < 0 ? n : lt;
+      if (end > at) {
+        const top = stack[stack.length - 1];
+        if (top) top.text += decodeReferences(s.slice(at, end).replace(/\r\n?/g, '\n'), `${this.what}: text of ${top.name}`);
+        else for (let k = at; k < end; k++) if (!isSpace(s.charCodeAt(k))) this.fail(k, 'text outside the root element');
+        if (lt < 0) break;
+        this.i = lt;
+      }
+      const c = s.charCodeAt(lt + 1);
+      if (c === 0x2f) {
+        // </name>
+        const nameEnd = this.nameEnd(lt + 2);
+        const raw = s.slice(lt + 2, nameEnd);
+        const open = rawNames.pop();
+        stack.pop();
+        if (open === undefined) this.fail(lt, `closing tag </${raw}> without an open element`);
+        if (raw !== open) this.fail(lt, `closing tag </${raw}> does not match <${open}>`);
+        const gt = this.skipSpace(nameEnd);
+        if (s.charCodeAt(gt) !== 0x3e) this.fail(gt, `expected '>' to end </${raw}>`);
+        this.i = gt + 1;
+      } else if (c === 0x3f) {
+        // <?target ...?>; the XML declaration is allowed only at the very start.
+        const nameEnd = this.nameEnd(lt + 2);
+        if (nameEnd === lt + 2) this.fail(lt, 'processing instruction without a target');
+        if (s.slice(lt + 2, nameEnd).toLowerCase() === 'xml') this.fail(lt, 'the XML declaration is allowed only at the start of the document');
+        const close = s.indexOf('?>', nameEnd);
+        if (close < 0) this.fail(lt, 'unterminated processing instruction');
+        this.i = close + 2;
+      } else if (c === 0x21) {
+        if (s.startsWith('<!--', lt)) {
+          const close = s.indexOf('--', lt + 4);
+          if (close < 0) this.fail(lt, 'unterminated comment');
+          if (s.charCodeAt(close + 2) !== 0x3e) this.fail(close, "'--' is not allowed inside a comment");
+          this.i = close + 3;
+        } else if (s.startsWith('<![CDATA[', lt)) {
+          const top = stack[stack.length - 1];
+          if (!top) this.fail(lt, 'CDATA outside the root element');
+          const close = s.indexOf(']]>', lt + 9);
+          if (close < 0) this.fail(lt, 'unterminated CDATA section');
+          top.text += s.slice(lt + 9, close).replace(/\r\n?/g, '\n');
+          this.i = close + 3;
+        } else {
+          this.fail(lt, "unexpected '<!'");
+        }
+      } else {
+        if (root && stack.length === 0) this.fail(lt, 'a second root element (a document has exactly one)');
+        const e = this.startTag(lt);
+        const parent = stack[stack.length - 1];
+        if (parent) parent.children.push(e);
+        else root = e;
+        if (this.leftOpen) {
+          stack.push(e);
+          rawNames.push(this.rawName);
+        }
+      }
+    }
+    if (rawNames.length) this.fail(n, `<${rawNames[rawNames.length - 1]}> is not closed`);
+    if (!root) this.fail(n, 'no root element');
+    return root;
+  }
+
+  /** Reads `<name attr="v" ...>` (then `leftOpen`) or `<name .../>` at `lt`. */
+  private startTag(lt: number): XmlElement {
+    const s = this.s;
+    const nameEnd = this.nameEnd(lt + 1);
+    if (nameEnd === lt + 1) this.fail(lt + 1, "expected an element name after '<'");
+    const raw = s.slice(lt + 1, nameEnd);
+    const name = localName(raw);
+    const attrs: Record<string, string> = Object.create(null) as Record<string, string>;
+    let j = nameEnd;
+    for (;;) {
+      const k = this.skipSpace(j);
+      const c = s.charCodeAt(k);
+      if (c === 0x3e) {
+        this.i = k + 1;
+        this.leftOpen = true;
+        this.rawName = raw;
+        return { name, attrs, children: [], text: '' };
+      }
+      if (c === 0x2f && s.charCodeAt(k + 1) === 0x3e) {
+        this.i = k + 2;
+        this.leftOpen = false;
+        return { name, attrs, children: [], text: '' };
+      }
+      if (k === s.length) this.fail(k, `<${raw}> is not closed with '>'`);
+      if (k === j) this.fail(k, `expected white space, '>' or '/>' in <${raw}>`);
+      const attrEnd = this.nameEnd(k);
+      if (attrEnd === k) this.fail(k, `expected an attribute name in <${raw}>`);
+      const attr = s.slice(k, attrEnd);
+      let p = this.skipSpace(attrEnd);
+      if (s.charCodeAt(p) !== 0x3d) this.fail(p, `attribute ${attr} of <${raw}> has no value ('=' expected)`);
+      p = this.skipSpace(p + 1);
+      const q = s.charCodeAt(p);
+      if (q !== 0x22 && q !== 0x27) this.fail(p, `the value of attribute ${attr} of <${raw}> is not quoted`);
+      const close = s.indexOf(q === 0x22 ? '"' : "'", p + 1);
+      if (close < 0) this.fail(p, `the value of attribute ${attr} of <${raw}> is not terminated`);
+      const value = s.slice(p + 1, close);
+      const lt2 = value.indexOf('<');
+      if (lt2 >= 0) this.fail(p + 1 + lt2, `'<' in the value of attribute ${attr} of <${raw}>`);
+      if (attr in attrs) this.fail(k, `attribute ${attr} is repeated in <${raw}>`);
+      // Attribute-value normalisation (XML 1.0 §3.3.3): literal white space becomes a space,
+      // references are decoded afterwards so that &#10; survives as a newline.
+      attrs[attr] = decodeReferences(value.replace(/\r\n|[\r\n\t]/g, ' '), `${this.what}: attribute ${raw}@${attr}`);
+      j = close + 1;
     }
   }
-  return { name: localName(name), attrs, children, text };
 }
 
 /** VSS does not use namespace prefixes, but a tolerant reader ignores them. */
@@ -117,7 +265,10 @@ const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', apos: "
 
 function decodeReferences(s: string, where: string): string {
   if (!s.includes('&')) return s;
-  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z_][\w.-]*);?/g, (whole, ref: string) => {
+  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z_][\w.-]*)?;?/g, (whole, ref: string | undefined) => {
+    if (ref === undefined) {
+      throw new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message: `${where}: '&' that starts no reference (write &amp;)`, category: 'input' });
+    }
     if (!whole.endsWith(';')) {
       throw new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message: `${where}: unterminated reference '${whole}'`, category: 'input' });
     }

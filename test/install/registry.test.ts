@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTopology } from '../../src/mbam/topology.js';
@@ -66,6 +67,54 @@ describe('POSIX writer registry', () => {
     expect(reg.list().registrations).toEqual([]);
     reg.register(md);
     expect(existsSync(leftover)).toBe(false);
+  });
+
+  it('finds a writer by instance id or name through the index, and misses without a false hit', async () => {
+    const dir = tempDir();
+    const p = new PosixPlatform(dir);
+    const others = [1, 2, 3].map((i) => ({ ...structuredClone(md), identity: { ...md.identity, writerId: randomUUID(), instanceId: randomUUID(), friendlyName: `Other ${i}` } }));
+    for (const o of others) await p.registerWriter(o);
+    await p.registerWriter(md);
+    const index = JSON.parse(readFileSync(join(dir, 'writers-index.json'), 'utf8'));
+    expect(index.writers.map((w: string[]) => w[0])).toEqual([...others.map((o) => o.identity.writerId), md.identity.writerId].sort());
+    expect((await p.getWriterMetadata(md.identity.instanceId)).identity.writerId).toBe(md.identity.writerId);
+    expect((await p.getWriterMetadata('other 2')).identity.writerId).toBe(others[1]!.identity.writerId);
+    await expect(p.getWriterMetadata(randomUUID())).rejects.toMatchObject({ hresult: HR.VSS_E_OBJECT_NOT_FOUND });
+    await p.unregisterWriter(others[0]!.identity.writerId);
+    await expect(p.getWriterMetadata(others[0]!.identity.instanceId)).rejects.toMatchObject({ hresult: HR.VSS_E_OBJECT_NOT_FOUND });
+    expect(JSON.parse(readFileSync(join(dir, 'writers-index.json'), 'utf8')).writers).toHaveLength(3);
+  });
+
+  it('does not trust an index that no longer describes the entries', async () => {
+    const dir = tempDir();
+    const p = new PosixPlatform(dir);
+    await p.registerWriter(md);
+    const indexFile = join(dir, 'writers-index.json');
+    const stale = readFileSync(indexFile, 'utf8');
+    // An entry the index does not list (another tool, or a crash before the index was rewritten).
+    const other = { ...structuredClone(md), identity: { ...md.identity, writerId: randomUUID(), instanceId: randomUUID(), friendlyName: 'Other' } };
+    await p.registerWriter(other);
+    writeFileSync(indexFile, stale);
+    expect((await p.getWriterMetadata(other.identity.instanceId)).identity.writerId).toBe(other.identity.writerId);
+    // An index current for the directory whose row names another instance: the entry's record wins.
+    const third = { ...structuredClone(md), identity: { ...md.identity, writerId: randomUUID(), instanceId: randomUUID(), friendlyName: 'Third' } };
+    await p.registerWriter(third);
+    await p.unregisterWriter(third.identity.writerId);
+    const current = JSON.parse(readFileSync(indexFile, 'utf8'));
+    expect(current.writers).toHaveLength(2);
+    writeFileSync(indexFile, JSON.stringify({ ...current, writers: [[md.identity.writerId, other.identity.instanceId, 'x'], [other.identity.writerId]] }));
+    expect((await p.getWriterMetadata(other.identity.instanceId)).identity.writerId).toBe(other.identity.writerId);
+    // Torn or absent: the entries are read, and the next change writes a current index again.
+    writeFileSync(indexFile, stale.slice(0, 10));
+    expect((await p.getWriterMetadata('other')).identity.writerId).toBe(other.identity.writerId);
+    rmSync(indexFile);
+    expect((await p.getWriterMetadata(md.identity.instanceId)).identity.writerId).toBe(md.identity.writerId);
+    await p.unregisterWriter(other.identity.writerId);
+    expect(JSON.parse(readFileSync(indexFile, 'utf8')).writers).toEqual([[md.identity.writerId, md.identity.instanceId, md.identity.friendlyName]]);
+    // An entry removed behind the registry's back: the index is not used, and the writer is gone.
+    await p.registerWriter(other);
+    rmSync(join(dir, 'writers', other.identity.writerId), { recursive: true });
+    await expect(p.getWriterMetadata(other.identity.instanceId)).rejects.toMatchObject({ hresult: HR.VSS_E_OBJECT_NOT_FOUND });
   });
 
   it('refuses metadata that breaks an express-writer rule before touching anything', async () => {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { recover, status } from '../../src/install/operations.js';
+import { INSTALL, recover, REGISTER_WRITER, status, UNINSTALL } from '../../src/install/operations.js';
 import { loadTopology } from '../../src/mbam/topology.js';
 import { buildMbamWriterMetadata, MBAM_WRITER_ID } from '../../src/mbam/writer-definition.js';
 import { PosixPlatform } from '../../src/platform/posix.js';
@@ -16,7 +16,7 @@ import { runCliAsync } from '../support/cli.js';
 import { CLI, EXAMPLE_TOPOLOGY } from '../support/paths.js';
 import { changedTopology, tempDir } from '../support/state.js';
 
-const STEPS = ['preflight', 'save-previous', 'unregister-previous', 'register', 'verify', 'hosted-writer-service', 'commit'];
+const STEPS = INSTALL.stepNames;
 const MODES = ['fail', 'crash', 'crash-after'] as const;
 const fault = (spec: string) => ({ MBAM_VSS_ENABLE_FAULT_INJECTION: '1', MBAM_VSS_FAULT: spec });
 const installArgs = (stateDir: string, topology = EXAMPLE_TOPOLOGY) => ['install', '--topology', topology, '--server', 'MBAM-REC01', '--skip-sql-checks', '--state-dir', stateDir, '--json'];
@@ -81,6 +81,22 @@ describe('install', () => {
     expect(r.code).toBe(0);
     expect(r.json().recovered).toMatchObject({ op: 'install', complete: true });
     expect(r.json().recovered.steps.map((s: { step: string }) => s.step)).toContain('register');
+  });
+
+  it('a fault naming no declared step is refused, and changes nothing', async () => {
+    const stateDir = tempDir();
+    const r = await runCliAsync(installArgs(stateDir), fault('regster:fail'));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.json().error.message).toMatch(/MBAM_VSS_FAULT=regster:fail: .*among preflight, save-previous/);
+    expect(await registered(stateDir)).toBeUndefined();
+    expect(existsSync(join(stateDir, 'transaction'))).toBe(false);
+  });
+
+  it('--help lists the steps as the operation table names them', async () => {
+    for (const [cmd, table] of [['install', INSTALL], ['uninstall', UNINSTALL], ['register-writer', REGISTER_WRITER]] as const) {
+      const r = await runCliAsync([cmd, '--help']);
+      expect(r.stdout.replace(/\s+/g, ' ')).toContain(`Steps (the names MBAM_VSS_FAULT uses): ${table.stepNames.join(', ')}.`);
+    }
   });
 
   it('fault variables are ignored without the enabling variable', async () => {
@@ -191,6 +207,18 @@ describe('uninstall', () => {
     expect(await registered(stateDir)).toBeUndefined();
     expect((await runCliAsync(['uninstall', '--state-dir', stateDir, '--json'])).json().outcome).toBe('no-change');
   });
+
+  for (const step of UNINSTALL.stepNames) {
+    it(`a failure at ${step} rolls back to registered`, async () => {
+      const stateDir = tempDir();
+      expect((await runCliAsync(installArgs(stateDir))).code).toBe(0);
+      const r = await runCliAsync(['uninstall', '--state-dir', stateDir, '--json'], fault(`${step}:fail`));
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.json().error.message).toMatch(new RegExp(`injected failure at step '${step}'`));
+      expect(existsSync(join(stateDir, 'transaction'))).toBe(false);
+      expect(await registered(stateDir)).toBe(metadataFingerprint(newMd));
+    });
+  }
 
   it('unregister-writer of an absent writer reports VSS_E_OBJECT_NOT_FOUND', async () => {
     const r = await runCliAsync(['unregister-writer', '{' + MBAM_WRITER_ID.toUpperCase() + '}', '--state-dir', tempDir()]);
