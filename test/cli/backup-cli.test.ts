@@ -92,3 +92,32 @@ describe('mbam-vss status after a killed backup', () => {
     expect(text.stdout).toContain(`LEFTOVER partial-set ${join(target, `.set.partial-${id}`)}`);
   });
 });
+
+describe('a backup whose history cannot be written', () => {
+  it('is a success with a warning: the set is complete and verified', async () => {
+    const root = tempDir();
+    const data = join(root, 'data');
+    mkdirSync(data);
+    writeFileSync(join(data, 'one.bin'), Buffer.alloc(4096, 7));
+    const wmd = join(root, 'writer.xml');
+    writeFileSync(wmd, writeWriterMetadata({
+      version: '1.2',
+      identity: { writerId: '0e6f3a6c-8d6e-4b0f-9d2a-7c1b5e4f3a31', instanceId: '0e6f3a6c-8d6e-4b0f-9d2a-7c1b5e4f3a32', friendlyName: 'History Test Writer', usage: 'USERDATA', dataSource: 'OTHER', majorVersion: 1, minorVersion: 0 },
+      restoreMethod: { method: 'RESTORE_IF_CAN_REPLACE', writerRestore: 'NEVER', rebootRequired: false },
+      components: [{ type: 'FILEGROUP', componentName: 'data', restoreMetadata: false, notifyOnBackupComplete: false, selectable: true, selectableForRestore: true, componentFlags: 0, files: [fileList(data, '*.bin')], dependencies: [] }],
+      excludeFiles: [],
+      excludeFilesFromSnapshot: [],
+    }));
+    const state = join(root, 'state');
+    expect((await runCliAsync(['register-writer', '--metadata', wmd, '--state-dir', state])).code).toBe(0);
+    // A directory where the history file goes: appending to it fails (EISDIR), as a full or
+    // read-only state filesystem would.
+    mkdirSync(join(state, 'history.jsonl'));
+    const set = join(root, 'set');
+    const b = await runCliAsync(['backup', '--to', set, '--provider', 'copy', '--state-dir', state, '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.json()).toMatchObject({ ok: true, files: 1 });
+    expect(b.stderr).toMatch(/warning: the backup history in .* could not be written/);
+    expect((await runCliAsync(['verify', set])).code).toBe(0);
+  });
+});
