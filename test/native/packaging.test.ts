@@ -118,6 +118,26 @@ describe('packaging', () => {
     expect(typeof r.caps.fsFreeze).toBe('boolean');
     const demo = await execAsync(join(project, 'node_modules', '.bin', 'mbam-vss'), ['demo', '--json'], { cwd: project });
     expect(JSON.parse(demo).result.events).toHaveLength(8);
+    // CommonJS callers: require() of the ESM package (Node 20.19+ has require(esm)).
+    const cjs = await execAsync('node', ['-e', "const m = require('mbam-vss'); process.stdout.write(String(m.HR.VSS_E_WRITERERROR_RETRYABLE))"], { cwd: project });
+    expect(Number(cjs)).toBe(0x800423f3);
+    // A consumer's `tsc --strict` over our declarations, with only Node's types of its own (no
+    // @types/mssql in the consumer, no skipLibCheck): every public type must resolve from the package.
+    writeFileSync(
+      join(project, 'use.ts'),
+      "import { backup, createSqlSnapshotWriter, sqlTargetOf, loadTopology, VssError, type BackupOptions, type SqlSnapshotWriter } from 'mbam-vss';\n" +
+        "export async function run(o: BackupOptions): Promise<number> {\n" +
+        "  const w: SqlSnapshotWriter = await createSqlSnapshotWriter({ server: sqlTargetOf(loadTopology('t.json').servers[0]!) });\n" +
+        "  try { return (await backup({ ...o, writers: [w] })).files; } catch (e) { if (e instanceof VssError) return -e.hresult; throw e; }\n" +
+        "}\n",
+    );
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { strict: true, noEmit: true, skipLibCheck: false, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types: ['node'], typeRoots: [join(REPO, 'node_modules', '@types')] }, files: ['use.ts'] }),
+    );
+    await execAsync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', project], { cwd: project }).catch((e: Error & { stdout?: string }) => {
+      throw new Error(`a consumer's tsc --strict fails on our declarations:\n${e.stdout ?? e.message}`);
+    });
     rmSync(project, { recursive: true, force: true });
     rmSync(dest, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
