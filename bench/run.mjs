@@ -46,6 +46,14 @@ const suites = {
     console.log(`| ratio | ${(r.oursMs / r.bareMs).toFixed(2)}× | |`);
     console.log(`\n(${r.reps} cycles each, interleaved)\n`);
   },
+  startup() {
+    const r = run('startup.mjs', [30]);
+    console.log('### CLI start-up beside bare Node\n');
+    console.log('| command | median wall time | / `node -e 0` |');
+    console.log('|---|---:|---:|');
+    for (const x of r.results) console.log(`| \`${x.case}\` | ${x.medianMs.toFixed(0)} ms | ${x.ratio.toFixed(2)}× |`);
+    console.log(`\n(${r.rounds} interleaved rounds; load average ${r.loadAvg} at the end)\n`);
+  },
   bridge() {
     const r = run('bridge.mjs', []);
     console.log('### Event bridge (native thread → JS handler → native thread)\n');
