@@ -10,6 +10,7 @@ import { hasCertificate } from '../sql/discovery.js';
 import { quoteIdentifier } from '../sql/quote.js';
 import { withDeadline } from '../util/deadline.js';
 import { VssError } from '../vss/errors.js';
+import { HR } from '../vss/hresult.js';
 import { lastSuccessfulBackup } from './history.js';
 import { findServer, RECOVERY_CERTIFICATE, type DatabaseRole, type ServerTopology, type Topology } from './topology.js';
 import { MBAM_WRITER_ID } from './writer-definition.js';
@@ -35,6 +36,11 @@ export interface HealthOptions {
   /** The server this machine is, for the writer checks (default: the one named like this host). */
   server?: string;
   now?: Date;
+  /**
+   * Stops the run: open SQL sessions are closed and HTTP requests cancelled at once, and runHealth
+   * rejects with a VssError of category 'aborted' once every check has let go.
+   */
+  signal?: AbortSignal;
 }
 
 export const IMPACT = {
@@ -55,8 +61,8 @@ function serverFor(t: Topology, role: DatabaseRole): ServerTopology | undefined 
   return t.servers.find((s) => s.databases[role]);
 }
 
-async function withConnection<T>(server: ServerTopology, timeoutMs: number, fn: (c: SqlServerConnection) => Promise<T>): Promise<T> {
-  const c = await SqlServerConnection.open(server, { connectTimeoutMs: timeoutMs, requestTimeoutMs: timeoutMs });
+async function withConnection<T>(server: ServerTopology, timeoutMs: number, signal: AbortSignal | undefined, fn: (c: SqlServerConnection) => Promise<T>): Promise<T> {
+  const c = await SqlServerConnection.open(server, { connectTimeoutMs: timeoutMs, requestTimeoutMs: timeoutMs, ...(signal ? { signal } : {}) });
   try {
     return await fn(c);
   } finally {
@@ -64,11 +70,11 @@ async function withConnection<T>(server: ServerTopology, timeoutMs: number, fn: 
   }
 }
 
-async function databaseCheck(t: Topology, role: DatabaseRole, timeoutMs: number, writable: boolean): Promise<Outcome> {
+async function databaseCheck(t: Topology, role: DatabaseRole, timeoutMs: number, writable: boolean, signal?: AbortSignal): Promise<Outcome> {
   const server = serverFor(t, role);
   if (!server) return { status: 'skipped', detail: `no server in the topology hosts the ${role} database` };
   const db = server.databases[role]!.name;
-  return withConnection(server, timeoutMs, async (c) => {
+  return withConnection(server, timeoutMs, signal, async (c) => {
     const rows = await c.query<{ state: string | null; updateability: string | null }>(
       'health-database',
       "SELECT CAST(DATABASEPROPERTYEX(@db, 'Status') AS nvarchar(60)) AS state, CAST(DATABASEPROPERTYEX(@db, 'Updateability') AS nvarchar(60)) AS updateability",
@@ -82,11 +88,11 @@ async function databaseCheck(t: Topology, role: DatabaseRole, timeoutMs: number,
   });
 }
 
-async function helpdeskCheck(t: Topology, timeoutMs: number): Promise<Outcome> {
+async function helpdeskCheck(t: Topology, timeoutMs: number, signal?: AbortSignal): Promise<Outcome> {
   const server = serverFor(t, 'recovery');
   if (!server) return { status: 'skipped', detail: 'no server hosts the Recovery database' };
   const db = server.databases.recovery!.name;
-  return withConnection(server, timeoutMs, async (c) => {
+  return withConnection(server, timeoutMs, signal, async (c) => {
     // The three-part name is built here (quoted by the one helper) rather than with QUOTENAME(@db) + …
     const rows = await c.query<{ canRead: number | null }>('health-keys', "SELECT HAS_PERMS_BY_NAME(@object, 'OBJECT', 'SELECT') AS canRead", { object: `${quoteIdentifier(db, 'database')}.RecoveryAndHardwareCore.Keys` });
     const can = rows[0]?.canRead;
@@ -95,21 +101,21 @@ async function helpdeskCheck(t: Topology, timeoutMs: number): Promise<Outcome> {
   });
 }
 
-async function certificateCheck(t: Topology, timeoutMs: number): Promise<Outcome> {
+async function certificateCheck(t: Topology, timeoutMs: number, signal?: AbortSignal): Promise<Outcome> {
   const server = serverFor(t, 'recovery');
   if (!server) return { status: 'skipped', detail: 'no server hosts the Recovery database' };
-  return withConnection(server, timeoutMs, async (c) => {
+  return withConnection(server, timeoutMs, signal, async (c) => {
     return (await hasCertificate(c, RECOVERY_CERTIFICATE)) ? { status: 'pass', detail: `'${RECOVERY_CERTIFICATE}' is in master on ${describeServer(server)}` } : { status: 'fail', detail: `'${RECOVERY_CERTIFICATE}' is missing from master on ${describeServer(server)}` };
   });
 }
 
 /** Any HTTP answer below 500 means the service is up (Reporting Services answers 401 to strangers). */
-async function urlCheck(urls: string[], timeoutMs: number, what: string): Promise<Outcome> {
+async function urlCheck(urls: string[], timeoutMs: number, what: string, signal?: AbortSignal): Promise<Outcome> {
   if (urls.length === 0) return { status: 'skipped', detail: `no ${what} URL in the topology` };
   const results = await Promise.all(
     urls.map(async (u) => {
       try {
-        const r = await fetch(u, { method: 'GET', redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+        const r = await fetch(u, { method: 'GET', redirect: 'manual', signal: signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]) : AbortSignal.timeout(timeoutMs) });
         await r.body?.cancel().catch(() => {});
         return { u, ok: r.status < 500, why: `HTTP ${r.status}` };
       } catch (e) {
@@ -147,17 +153,19 @@ function lastBackupCheck(o: HealthOptions): Outcome {
 export async function runHealth(o: HealthOptions): Promise<HealthResult[]> {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const t = o.topology;
+  const signal = o.signal;
+  throwIfAborted(signal);
   const checks: [CheckName, () => Promise<Outcome> | Outcome][] = [
-    ['recovery-db', () => databaseCheck(t, 'recovery', timeoutMs, true)],
-    ['compliance-db', () => databaseCheck(t, 'complianceAudit', timeoutMs, false)],
-    ['helpdesk-keys', () => helpdeskCheck(t, timeoutMs)],
-    ['report-server', () => urlCheck(t.reportServerUrl ? [t.reportServerUrl] : [], timeoutMs, 'report server')],
-    ['web-services', () => urlCheck(t.webServiceUrls, timeoutMs, 'web service')],
+    ['recovery-db', () => databaseCheck(t, 'recovery', timeoutMs, true, signal)],
+    ['compliance-db', () => databaseCheck(t, 'complianceAudit', timeoutMs, false, signal)],
+    ['helpdesk-keys', () => helpdeskCheck(t, timeoutMs, signal)],
+    ['report-server', () => urlCheck(t.reportServerUrl ? [t.reportServerUrl] : [], timeoutMs, 'report server', signal)],
+    ['web-services', () => urlCheck(t.webServiceUrls, timeoutMs, 'web service', signal)],
     ['vss-writers', () => writerCheck(o)],
-    ['recovery-certificate', () => certificateCheck(t, timeoutMs)],
+    ['recovery-certificate', () => certificateCheck(t, timeoutMs, signal)],
     ['last-backup', () => lastBackupCheck(o)],
   ];
-  return Promise.all(
+  const results = await Promise.all(
     checks.map(async ([check, fn]) => {
       const t0 = Date.now();
       let outcome: Outcome;
@@ -170,6 +178,15 @@ export async function runHealth(o: HealthOptions): Promise<HealthResult[]> {
       return { check, status: outcome.status, impact: IMPACT[check], detail: outcome.detail, ms: Date.now() - t0 };
     }),
   );
+  // An aborted run has no results worth reporting: each check failed because it was stopped.
+  throwIfAborted(signal);
+  return results;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+  throw new VssError(HR.E_ABORT, { message: `health check stopped: ${reason}`, category: 'aborted', cause: signal.reason });
 }
 
 /** 0 all pass, 1 only warnings, 3 any capability down. */

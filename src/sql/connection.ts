@@ -179,10 +179,31 @@ export class SqlServerConnection {
     const name = describeServer(server);
     if (opts.signal?.aborted) throw abortedError(name, 'connect', opts.signal);
     const { ConnectionPool } = await mssql();
-    const pool = new ConnectionPool(connectionConfig(server, opts, poolMax));
+    // Every session the pool creates, so that an abort can end each (the pool itself retries a
+    // failed create, so a session can also appear after the abort: it is ended as it logs in).
+    const sessions = new Set<{ close(): void; once(event: 'connect', fn: () => void): unknown }>();
+    const pool = new ConnectionPool({
+      ...connectionConfig(server, opts, poolMax),
+      // Each acquire checks the socket, not a round trip of `SELECT 1` (which the freeze path would
+      // pay on every request, and which a hung server turns into a hung connect).
+      validateConnection: 'socket',
+      beforeConnect: (c) => {
+        sessions.add(c);
+        if (opts.signal?.aborted) c.once('connect', () => c.close());
+      },
+    });
     // A pool emits errors for idle connections that drop; the next request reports them.
     pool.on('error', () => {});
-    const onAbort = () => void pool.close().catch(() => {});
+    // The identity request in flight is cancelled too: closing the pool alone leaves it waiting
+    // for the server's answer (or its timeout).
+    let identityRequest: sql.Request | undefined;
+    const onAbort = () => {
+      // The pool waits for a connection in use to come back before it closes it; ending the
+      // session's socket now is what stops the I/O (and fails the request in flight).
+      for (const c of sessions) c.close();
+      identityRequest?.cancel();
+      void pool.close().catch(() => {});
+    };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       try {
@@ -198,10 +219,12 @@ export class SqlServerConnection {
         const raw = await p.acquire(pool);
         const encrypted = driverEncrypted(raw);
         p.release(raw);
-        const r = await pool.request().query(tagged('identity', IDENTITY_STATEMENT));
+        identityRequest = pool.request();
+        const r = await identityRequest.query(tagged('identity', IDENTITY_STATEMENT));
         identity = identityFrom(r.recordset[0] as Record<string, unknown>, encrypted);
       } catch (e) {
         await pool.close().catch(() => {});
+        if (opts.signal?.aborted) throw abortedError(name, 'read the server identity', opts.signal);
         throw sqlError(e, name, 'read the server identity');
       }
       try {

@@ -132,3 +132,29 @@ describe('mbam-vss health', () => {
     expect((await runCliAsync(['health', '--topology', e.topologyFile, '--timeout', 'soon'])).code).toBe(2);
   });
 });
+
+describe('health, aborted', () => {
+  it('stops at once: SQL sessions closed, HTTP requests cancelled, a VssError of category aborted', async () => {
+    // Every SELECT hangs on the server (until the client gives up or is cancelled), and the report
+    // server never answers: without the abort the run would last its 30 s timeout.
+    const e = await environment({ faults: { hangOn: ['select'] } });
+    const hanging = createServer(() => {});
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => { hanging.closeAllConnections(); hanging.close(() => r()); }));
+    const topology = { ...e.topology, reportServerUrl: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/ReportServer` };
+    const ctl = new AbortController();
+    const run = runHealth({ topology, platform: e.platform, stateDir: e.stateDir, timeoutMs: 30_000, signal: ctl.signal });
+    // Abort once the SQL checks are waiting on the server.
+    for (const until = Date.now() + 20_000; e.tds.sessions().filter((s) => s.open).length < 3 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+    expect(e.tds.sessions().filter((s) => s.open).length).toBeGreaterThanOrEqual(3);
+    const t0 = Date.now();
+    ctl.abort(new Error('operator stopped it'));
+    const err = await run.catch((x) => x);
+    expect(err).toMatchObject({ category: 'aborted', name: 'VssError' });
+    expect(err.message).toMatch(/operator stopped it/);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    // No I/O continues: every session the checks opened is closed.
+    for (const until = Date.now() + 5_000; e.tds.sessions().some((s) => s.open) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+    expect(e.tds.sessions().filter((s) => s.open), JSON.stringify(e.tds.statements.map((x) => [x.spid, x.kind, x.text.slice(0, 60)]))).toEqual([]);
+  }, 60_000);
+});
