@@ -1,12 +1,6 @@
-// The hosted writer: a CVssWriter-compatible object whose On* handlers reach TypeScript through
-// the event bridge. VSS (vssapi.dll, built with MSVC) calls the writer through CVssWriter's
-// vtable, so the object must have that exact layout:
-//  - MSVC gives CVssWriter's virtual destructor ONE vtable slot (the scalar deleting destructor);
-//    g++ would give a virtual destructor two, shifting every handler by one. So there is no
-//    virtual destructor here: a placeholder virtual takes MSVC's slot, and VSS never deletes a
-//    writer (its owner does, through the concrete type).
-//  - then the handlers in the Windows SDK's declaration order, then IVssWriterImpl* m_pWriterImpl.
-// Built with MinGW-w64 here and with MSVC on Windows; both use the Microsoft x64 calling convention.
+// The hosted writer: a CVssWriter-compatible object (win/cvsswriter_abi.h) whose On* handlers reach
+// TypeScript through the event bridge. Built with MinGW-w64 here and with MSVC on Windows; both use
+// the Microsoft x64 calling convention.
 #include <napi.h>
 
 #include <memory>
@@ -17,6 +11,7 @@
 #include "common/event_bridge.h"
 #include "common/queue.h"
 #include "win/com_worker.h"
+#include "win/cvsswriter_abi.h"
 #include "win/vss_api.h"
 #include "win/win.h"
 #include "win/writer_spec.h"
@@ -25,36 +20,6 @@ namespace mbam {
 namespace win {
 namespace {
 
-class VssWriterAbi {
- public:
-  virtual void STDMETHODCALLTYPE MsvcDestructorSlot(unsigned int /*flags*/) {}
-  virtual bool STDMETHODCALLTYPE OnIdentify(IVssCreateWriterMetadata* /*metadata*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnPrepareBackup(IVssWriterComponents* /*components*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnPrepareSnapshot() = 0;
-  virtual bool STDMETHODCALLTYPE OnFreeze() = 0;
-  virtual bool STDMETHODCALLTYPE OnThaw() = 0;
-  virtual bool STDMETHODCALLTYPE OnAbort() = 0;
-  virtual bool STDMETHODCALLTYPE OnBackupComplete(IVssWriterComponents* /*components*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnBackupShutdown(VSS_ID /*snapshotSetId*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnPreRestore(IVssWriterComponents* /*components*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnPostRestore(IVssWriterComponents* /*components*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnPostSnapshot(IVssWriterComponents* /*components*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnBackOffIOOnVolume(VSS_PWSZ, VSS_ID, VSS_ID) { return true; }
-  virtual bool STDMETHODCALLTYPE OnContinueIOOnVolume(VSS_PWSZ, VSS_ID, VSS_ID) { return true; }
-  virtual bool STDMETHODCALLTYPE OnVSSShutdown() { return true; }
-  virtual bool STDMETHODCALLTYPE OnVSSApplicationStartup() { return true; }
-
- protected:
-  VssWriterAbi() = default;
-  ~VssWriterAbi() = default;  // deliberately not virtual: see above
-  IVssWriterImpl* m_pWriterImpl = nullptr;
-};
-
-// vptr + m_pWriterImpl, as the SDK's CVssWriter.
-static_assert(sizeof(VssWriterAbi) == 2 * sizeof(void*), "CVssWriter layout: vtable pointer then IVssWriterImpl*");
-
-// The SDK's inline CVssWriter::Initialize calls this export of vssapi.dll.
-using CreateWriterFn = HRESULT(STDAPICALLTYPE*)(VssWriterAbi*, IVssWriterImpl**);
 
 struct HostOptions {
   WriterSpec spec;
