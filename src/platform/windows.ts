@@ -27,7 +27,8 @@ export interface GatheredWriter {
 export interface WindowsAddon extends NativeAddon {
   registerExpressWriter(spec: ExpressWriterSpec): Promise<string>;
   unregisterExpressWriter(writerId: string): Promise<void>;
-  gatherWriters(): Promise<GatheredWriter[]>;
+  /** timeoutMs bounds each of VSS's asynchronous steps; one still pending then is cancelled. */
+  gatherWriters(timeoutMs?: number): Promise<GatheredWriter[]>;
   serviceState(name: string): { exists: boolean; state: string };
   privileges(): { elevated: boolean; administrators: boolean; backupOperators: boolean };
 }
@@ -45,6 +46,8 @@ function instanceNameOf(w: GatheredWriter): string | undefined {
 
 export class WindowsPlatform implements Platform {
   readonly name = 'windows' as const;
+  /** How long one asynchronous VSS step of a writer listing may take before it is cancelled. */
+  gatherTimeoutMs = 5 * 60_000;
 
   constructor(
     readonly stateDir: string,
@@ -71,7 +74,7 @@ export class WindowsPlatform implements Platform {
 
   private async gather(): Promise<GatheredWriter[]> {
     try {
-      return await this.addon.gatherWriters();
+      return await this.addon.gatherWriters(this.gatherTimeoutMs);
     } catch (e) {
       throw nativeError(e, 'gather writers from VSS');
     }
