@@ -43,7 +43,7 @@ export function registerServeCommand(program: Command): void {
           return;
         }
         const writer = new HostedWriter({
-          metadata: buildMbamWriterMetadata(topology, server.name),
+          metadata: buildMbamWriterMetadata(topology, server.name, hostname()),
           freezeTimeoutMs: ms(opts.freezeTimeout, '--freeze-timeout'),
           ...mbamWriterHandlers({
             server,

@@ -67,7 +67,8 @@ export function hostedEventContext(metadata: WriterMetadata, payload: HostedEven
     const names = new Set(selected.map((s) => key(s.logicalPath, s.componentName)));
     ctx.components = metadata.components.filter((c) => names.has(key(c.logicalPath, c.componentName)));
     const states = selected.filter((s) => names.has(key(s.logicalPath, s.componentName))).map((s) => s.backupSucceeded);
-    if (states.length && states.every((b) => b !== null)) ctx.backupSucceeded = states.every(Boolean);
+    // VSS reports it per component; one it could not report counts as not succeeded.
+    if (states.length) ctx.backupSucceeded = states.every((b) => b === true);
   }
   return ctx;
 }
