@@ -15,9 +15,14 @@ export const HOSTED_WRITER_SERVICE_DISPLAY = 'MBAM VSS Writer (mbam-vss)';
 interface ServiceAddon {
   createService(name: string, displayName: string, description: string, commandLine: string): void;
   deleteService(name: string): boolean;
-  runAsService(name: string, onStop: () => void): Promise<void>;
-  serviceStopped(): void;
+  startService(name: string, timeoutMs: number): { state: 'running' | 'stopped' | 'pending'; win32ExitCode: number; serviceSpecificExitCode: number };
+  runAsService(name: string, onStart: () => void, onStop: () => void): Promise<void>;
+  serviceRunning(): void;
+  serviceStopped(hresult?: number): void;
+  reportServiceEvent(name: string, isError: boolean, message: string): void;
 }
+
+const ERROR_SERVICE_SPECIFIC_ERROR = 1066;
 
 /** Quotes one argument so that CommandLineToArgvW gives it back unchanged. */
 export function quoteWindowsArg(arg: string): string {
@@ -51,8 +56,10 @@ function addon(): ServiceAddon {
   return loadNative() as unknown as ServiceAddon;
 }
 
+/** Creates the service; an existing one (a reinstall) is stopped, waited for, and deleted first. */
 export function installHostedWriterService(argv: string[]): void {
   try {
+    addon().deleteService(HOSTED_WRITER_SERVICE);
     addon().createService(HOSTED_WRITER_SERVICE, HOSTED_WRITER_SERVICE_DISPLAY, 'Hosts the Microsoft BitLocker Administration and Management Writer so that it receives VSS events.', windowsCommandLine(argv));
   } catch (e) {
     throw e instanceof VssError ? e : nativeError(e, `create the ${HOSTED_WRITER_SERVICE} service`);
@@ -68,15 +75,73 @@ export function uninstallHostedWriterService(): boolean {
   }
 }
 
-/** Runs under the Service Control Manager until it asks the service to stop. */
-export async function runAsService(onStop: () => Promise<void>): Promise<void> {
-  const a = addon();
-  const dispatcher = a.runAsService(HOSTED_WRITER_SERVICE, () => {
-    void onStop().finally(() => a.serviceStopped());
+/**
+ * Starts the installed service and waits until it runs. A service that stopped again reports why
+ * (its HRESULT as the service-specific exit code); that becomes the error here.
+ */
+export function startHostedWriterService(timeoutMs = 60_000): void {
+  let r: ReturnType<ServiceAddon['startService']>;
+  try {
+    r = addon().startService(HOSTED_WRITER_SERVICE, timeoutMs);
+  } catch (e) {
+    throw e instanceof VssError ? e : nativeError(e, `start the ${HOSTED_WRITER_SERVICE} service`);
+  }
+  if (r.state === 'running') return;
+  const hr = r.win32ExitCode === ERROR_SERVICE_SPECIFIC_ERROR ? r.serviceSpecificExitCode >>> 0 : r.win32ExitCode ? (0x80070000 | (r.win32ExitCode & 0xffff)) >>> 0 : HR.E_FAIL;
+  throw new VssError(hr, {
+    message: r.state === 'pending' ? `the ${HOSTED_WRITER_SERVICE} service did not reach RUNNING within ${timeoutMs} ms` : `the ${HOSTED_WRITER_SERVICE} service stopped while starting`,
+    hint: `The Application event log (source ${HOSTED_WRITER_SERVICE}) says why; \`sc query ${HOSTED_WRITER_SERVICE}\` shows the exit code.`,
   });
+}
+
+/**
+ * Runs under the Service Control Manager. The dispatcher connects FIRST (the SCM allows a service
+ * 30 s for that) and reports START_PENDING while `start` runs (topology, SQL check, subscribe);
+ * then RUNNING, or, when `start` fails, STOPPED with its HRESULT and an event-log entry saying
+ * why. A STOP runs the function `start` returned, with the checkpoint advancing meanwhile.
+ */
+export async function runAsService(start: () => Promise<() => Promise<void>>): Promise<void> {
+  const a = addon();
+  let stop: (() => Promise<void>) | undefined;
+  let stopRequested = false;
+  let failure: unknown;
+  const doStop = () => {
+    void (stop ? stop() : Promise.resolve())
+      .catch((e) => a.reportServiceEvent(HOSTED_WRITER_SERVICE, true, `stopping: ${(e as Error).message}`))
+      .finally(() => a.serviceStopped(0));
+  };
+  const dispatcher = a.runAsService(
+    HOSTED_WRITER_SERVICE,
+    () => {
+      start().then(
+        (s) => {
+          stop = s;
+          if (stopRequested) doStop();
+          else a.serviceRunning();
+        },
+        (e) => {
+          failure = e;
+          const err = e instanceof VssError ? e : undefined;
+          a.reportServiceEvent(HOSTED_WRITER_SERVICE, true, `${HOSTED_WRITER_SERVICE} did not start: ${(e as Error).message}${err?.hint ? `\n${err.hint}` : ''}`);
+          a.serviceStopped((err?.hresult ?? HR.E_FAIL) >>> 0);
+        },
+      );
+    },
+    () => {
+      stopRequested = true;
+      // While starting, the stop runs once the start has finished.
+      if (stop) doStop();
+    },
+  );
   try {
     await dispatcher;
   } catch (e) {
     throw nativeError(e, 'connect to the Service Control Manager (run this only as the service)');
   }
+  if (failure) throw failure;
+}
+
+/** An entry in the Application event log under the service's name (Windows). */
+export function reportServiceEvent(isError: boolean, message: string): void {
+  addon().reportServiceEvent(HOSTED_WRITER_SERVICE, isError, message);
 }
