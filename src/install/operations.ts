@@ -14,7 +14,7 @@ import { buildMbamWriterMetadata, hostedRoles, MBAM_WRITER_ID, resolveServer } f
 import { findServer, loadTopology, sqlTargetOf, type ServerTopology, type Topology } from '../mbam/topology.js';
 import type { Platform } from '../platform/platform.js';
 import { withStateLock } from '../platform/state.js';
-import { hostedWriterServiceArgs, installHostedWriterService, uninstallHostedWriterService } from '../platform/windows-service.js';
+import { hostedWriterServiceArgs, installHostedWriterService, startHostedWriterService, uninstallHostedWriterService } from '../platform/windows-service.js';
 import { sqlPreflight, type SqlCheckResult } from '../sql/preflight.js';
 import { readJournal, type JournalState } from './journal.js';
 import {
@@ -95,6 +95,8 @@ const noUndo = (name: string): StepDefinition => ({ name, run: () => undefined }
 
 interface ServiceIntent {
   willInstall: boolean;
+  /** Express mode on Windows: a hosted-writer service left by an earlier install is removed. */
+  willRemove?: boolean;
 }
 
 /** Removes the hosted-writer service this transaction created (absent is fine). */
@@ -102,19 +104,34 @@ function undoServiceInstall(_ctx: StepContext, intent: ServiceIntent): void {
   if (intent?.willInstall) uninstallHostedWriterService();
 }
 
-/** The hosted-writer service, when the topology asks for one (Windows: POSIX has no VSS to serve). */
+/**
+ * The hosted-writer service when the topology asks for one (Windows: POSIX has no VSS to serve),
+ * else no service: the express registration and the hosted writer expose the same writer class
+ * and component names, which AddComponentDependency's uniqueness rule allows only once per machine.
+ */
 function hostedWriterServiceStep(o: { wanted: boolean; topologyFile: string; server: string; stateDir: string }): StepDefinition<ServiceIntent> {
+  let removed = false;
   return {
     name: 'hosted-writer-service',
-    plan: (ctx) => ({ willInstall: o.wanted && ctx.platform.name === 'windows' }),
+    plan: (ctx) => ({ willInstall: o.wanted && ctx.platform.name === 'windows', willRemove: !o.wanted && ctx.platform.name === 'windows' }),
     run(ctx, intent) {
+      if (intent.willRemove) {
+        removed = uninstallHostedWriterService();
+        return removed ? { removed: true } : { notNeeded: true, reason: 'the topology does not ask for a hosted writer' };
+      }
       if (!intent.willInstall) return { notNeeded: true, reason: o.wanted ? `no VSS service on ${ctx.platform.name}` : 'the topology does not ask for a hosted writer' };
-      // Re-installing replaces a service left by an earlier install.
-      uninstallHostedWriterService();
+      // Re-installing replaces a service left by an earlier install; the service must then run.
       installHostedWriterService(hostedWriterServiceArgs(o));
+      startHostedWriterService();
       return { installed: true };
     },
-    undo: (ctx, intent) => undoServiceInstall(ctx, intent),
+    undo: (ctx, intent) => {
+      undoServiceInstall(ctx, intent);
+      if (intent?.willRemove && removed) {
+        installHostedWriterService(hostedWriterServiceArgs(o));
+        startHostedWriterService();
+      }
+    },
   };
 }
 
@@ -261,6 +278,7 @@ export async function install(opts: InstallOptions): Promise<TransactionResult> 
     const recovered = await recoverUnfinished(ctx);
     const preflight: PreflightCheck[] = [];
     const previous: { md?: WriterMetadata | undefined } = {};
+    const hostedMode = plan.topology.hostedWriter && opts.platform.name === 'windows';
     const steps: StepDefinition<any, any>[] = [
       {
         name: 'preflight',
@@ -284,13 +302,15 @@ export async function install(opts: InstallOptions): Promise<TransactionResult> 
         },
       },
       savePreviousStep(md.identity.writerId, previous),
-      unregisterStep('unregister-previous', md.identity.writerId, previous, md),
-      registerStep(md, 'replace'),
-      verifyStep(md),
+      // One writer per server: the hosted writer when the topology asks (Windows), else the express
+      // registration; switching removes the other in the same transaction.
+      ...(hostedMode
+        ? [unregisterStep('unregister-previous', md.identity.writerId, previous)]
+        : [unregisterStep('unregister-previous', md.identity.writerId, previous, md), registerStep(md, 'replace'), verifyStep(md)]),
       hostedWriterServiceStep({ wanted: plan.topology.hostedWriter, topologyFile: opts.topologyFile, server: server.name, stateDir: opts.stateDir }),
     ];
     const reports = await runTransaction(ctx, 'install', { topology: opts.topologyFile, server: server.name }, steps);
-    const unchanged = !!previous.md && registrationKey(opts.platform, previous.md) === registrationKey(opts.platform, md);
+    const unchanged = !hostedMode && !!previous.md && registrationKey(opts.platform, previous.md) === registrationKey(opts.platform, md);
     return { op: 'install', outcome: unchanged ? 'no-change' : 'committed', ...(recovered ? { recovered } : {}), preflight, steps: reports, writerId: md.identity.writerId, instanceId: md.identity.instanceId };
   });
 }
