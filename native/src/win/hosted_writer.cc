@@ -111,24 +111,35 @@ class HostedVssWriter final : public VssWriterAbi {
     if (!closing_) bridge_->Dispatch("Identify", "{}", 0);  // tell TypeScript, without waiting
     return ok;
   }
-  bool STDMETHODCALLTYPE OnPrepareBackup(IVssWriterComponents* c) override { return Deliver("PrepareForBackup", o_.eventTimeoutMs, c, true); }
-  bool STDMETHODCALLTYPE OnPrepareSnapshot() override { return Deliver("PrepareForSnapshot", o_.eventTimeoutMs); }
-  bool STDMETHODCALLTYPE OnFreeze() override { return Deliver("Freeze", o_.freezeTimeoutMs); }
-  bool STDMETHODCALLTYPE OnThaw() override { return Deliver("Thaw", o_.freezeTimeoutMs); }
-  bool STDMETHODCALLTYPE OnPostSnapshot(IVssWriterComponents* c) override { return Deliver("PostSnapshot", o_.eventTimeoutMs, c, true); }
+  bool STDMETHODCALLTYPE OnPrepareBackup(IVssWriterComponents* c) override {
+    BeginSnapshotPhase();
+    return Deliver("PrepareForBackup", o_.eventTimeoutMs, kBackupEvent, c, true);
+  }
+  bool STDMETHODCALLTYPE OnPrepareSnapshot() override {
+    BeginSnapshotPhase();
+    return Deliver("PrepareForSnapshot", o_.eventTimeoutMs, kBackupEvent);
+  }
+  bool STDMETHODCALLTYPE OnFreeze() override { return Deliver("Freeze", o_.freezeTimeoutMs, kBackupEvent); }
+  bool STDMETHODCALLTYPE OnThaw() override { return Deliver("Thaw", o_.freezeTimeoutMs, kBackupEvent); }
+  bool STDMETHODCALLTYPE OnPostSnapshot(IVssWriterComponents* c) override {
+    const bool ok = Deliver("PostSnapshot", o_.eventTimeoutMs, kBackupEvent, c, true);
+    std::lock_guard<std::mutex> lock(m_);
+    postSnapshotDone_ = true;
+    return ok;
+  }
   // An abort cannot be vetoed; the handler's outcome is not reported.
   bool STDMETHODCALLTYPE OnAbort() override {
     InFlight guard(this);
-    if (!closing_) bridge_->Dispatch("Abort", Context(nullptr, false), o_.eventTimeoutMs);
+    if (!closing_) bridge_->Dispatch("Abort", Context(kBackupEvent, nullptr, false), o_.eventTimeoutMs);
     return true;
   }
-  bool STDMETHODCALLTYPE OnBackupComplete(IVssWriterComponents* c) override { return Deliver("BackupComplete", o_.eventTimeoutMs, c, true); }
+  bool STDMETHODCALLTYPE OnBackupComplete(IVssWriterComponents* c) override { return Deliver("BackupComplete", o_.eventTimeoutMs, kBackupEvent, c, true); }
   bool STDMETHODCALLTYPE OnBackupShutdown(VSS_ID snapshotSetId) override {
     InFlight guard(this);
     return Answer("BackupShutdown", o_.eventTimeoutMs, "{\"snapshotSetId\":\"" + FormatGuid(snapshotSetId) + "\"}");
   }
-  bool STDMETHODCALLTYPE OnPreRestore(IVssWriterComponents* c) override { return Deliver("PreRestore", o_.eventTimeoutMs, c, true); }
-  bool STDMETHODCALLTYPE OnPostRestore(IVssWriterComponents* c) override { return Deliver("PostRestore", o_.eventTimeoutMs, c, true); }
+  bool STDMETHODCALLTYPE OnPreRestore(IVssWriterComponents* c) override { return Deliver("PreRestore", o_.eventTimeoutMs, kRestoreEvent, c, true); }
+  bool STDMETHODCALLTYPE OnPostRestore(IVssWriterComponents* c) override { return Deliver("PostRestore", o_.eventTimeoutMs, kRestoreEvent, c, true); }
 
  private:
   struct InFlight {
@@ -143,14 +154,36 @@ class HostedVssWriter final : public VssWriterAbi {
     HostedVssWriter* w_;
   };
 
+  // CVssWriter::GetCurrentSnapshotSetId "cannot be called after CVssWriter::OnPostSnapshot
+  // returns", gives an id that "could be that of another backup operation" in OnBackupShutdown,
+  // and an unpredictable one outside a backup sequence. So it is asked only from PrepareForBackup
+  // up to PostSnapshot; BackupComplete (and an Abort after PostSnapshot) get the id this backup
+  // was given then, BackupShutdown its argument, and restore events none (no snapshot set).
+  enum EventKind { kBackupEvent, kRestoreEvent };
+  void BeginSnapshotPhase() {
+    std::lock_guard<std::mutex> lock(m_);
+    postSnapshotDone_ = false;
+  }
+  std::string SnapshotSetId(EventKind kind) {
+    if (kind != kBackupEvent) return std::string();
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      if (postSnapshotDone_) return setId_;
+    }
+    std::string id = FormatGuid(m_pWriterImpl->GetCurrentSnapshotSetId());  // not under m_: a call into VSS
+    std::lock_guard<std::mutex> lock(m_);
+    return setId_ = std::move(id);
+  }
+
   // What the handlers get to decide with: the snapshot set, the backup type, and which of this
   // writer's components the requester selected, with IVssComponent::GetBackupSucceeded (which
   // the requester sets before BackupComplete). Read on the event's own thread, as VSS requires.
-  std::string Context(IVssWriterComponents* components, bool withComponents) {
+  std::string Context(EventKind kind, IVssWriterComponents* components, bool withComponents) {
     std::string j = "{";
     if (m_pWriterImpl != nullptr) {
-      j += "\"snapshotSetId\":\"" + FormatGuid(m_pWriterImpl->GetCurrentSnapshotSetId()) + "\"";
-      j += ",\"backupType\":" + std::to_string(static_cast<int>(m_pWriterImpl->GetBackupType()));
+      const std::string setId = SnapshotSetId(kind);
+      if (!setId.empty()) j += "\"snapshotSetId\":\"" + setId + "\",";
+      j += "\"backupType\":" + std::to_string(static_cast<int>(m_pWriterImpl->GetBackupType()));
       j += ",\"restoreType\":" + std::to_string(static_cast<int>(m_pWriterImpl->GetRestoreType()));
       j += std::string(",\"componentsSelected\":") + (m_pWriterImpl->AreComponentsSelected() ? "true" : "false");
     }
@@ -178,9 +211,10 @@ class HostedVssWriter final : public VssWriterAbi {
     return j + "}";
   }
 
-  bool Deliver(const char* event, uint32_t timeoutMs, IVssWriterComponents* components = nullptr, bool withComponents = false) {
+  bool Deliver(const char* event, uint32_t timeoutMs, EventKind kind, IVssWriterComponents* components = nullptr, bool withComponents = false) {
     InFlight guard(this);
-    return Answer(event, timeoutMs, Context(components, withComponents));
+    // During Unsubscribe the event is answered RETRYABLE without asking VSS anything.
+    return Answer(event, timeoutMs, closing_ ? std::string() : Context(kind, components, withComponents));
   }
 
   // Runs on the VSS thread that delivered the event: SetWriterFailure must be called here.
@@ -199,6 +233,9 @@ class HostedVssWriter final : public VssWriterAbi {
   std::mutex m_;
   std::condition_variable idle_;
   int inFlight_ = 0;
+  // The current backup's snapshot set id, and whether its PostSnapshot has returned (under m_).
+  std::string setId_;
+  bool postSnapshotDone_ = false;
   LiveCounted<LiveKind::kHostedWriter> live_;
 };
 
