@@ -2,6 +2,7 @@
 # System packages the tests need, from Debian's archive (run as root, or it uses sudo):
 #   g++-mingw-w64-x86-64   cross-compiles the Windows addon (npm run build:win)
 #   wine64                 runs the Windows build of Node on that addon (smoke test)
+#   clang-16 lld-16        build the MSVC-ABI vssapi.dll stand-in and its ABI oracle (test/win-standin)
 #   btrfs-progs xfsprogs   filesystems the snapshot tests format on loop devices
 #   util-linux             losetup, fsfreeze, mount
 #   g++-aarch64-linux-gnu  cross-compiles the linux-arm64 prebuild
@@ -11,7 +12,7 @@
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-PACKAGES=(g++-mingw-w64-x86-64 wine64 btrfs-progs xfsprogs util-linux python3 make g++ openssl g++-aarch64-linux-gnu qemu-user)
+PACKAGES=(g++-mingw-w64-x86-64 wine64 clang-16 lld-16 btrfs-progs xfsprogs util-linux python3 make g++ openssl g++-aarch64-linux-gnu qemu-user)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,9 +5,39 @@ import { mbamWriterHandlers } from '../mbam/hosted-handlers.js';
 import { loadTopology } from '../mbam/topology.js';
 import { buildMbamWriterMetadata, resolveServer } from '../mbam/writer-definition.js';
 import { resolveStateDir } from '../platform/state.js';
-import { HOSTED_WRITER_SERVICE, hostedWriterServiceArgs, installHostedWriterService, runAsService, uninstallHostedWriterService } from '../platform/windows-service.js';
-import { invalidInput } from '../vss/errors.js';
+import { HOSTED_WRITER_SERVICE, hostedWriterServiceArgs, installHostedWriterService, reportServiceEvent, runAsService, startHostedWriterService, uninstallHostedWriterService } from '../platform/windows-service.js';
+import { SqlServerConnection } from '../sql/connection.js';
+import type { ServerTopology } from '../mbam/topology.js';
+import { invalidInput, VssError } from '../vss/errors.js';
+import { HR } from '../vss/hresult.js';
 import { action, type GlobalOptions } from './common.js';
+
+/**
+ * Why the service, which runs as LocalSystem with the SCM's environment, could not log in to SQL
+ * Server with this server's settings: the SQL driver has no integrated (SSPI) authentication, and
+ * an {env} secret is not in a service's environment (the SCM's is fixed at boot).
+ */
+export function serviceLoginProblems(server: ServerTopology): string[] {
+  const auth = server.sql.auth;
+  if (auth.type === 'integrated') return ['sql.auth is integrated, which the SQL driver (tedious) cannot do as a service account; use SQL authentication'];
+  if ('env' in auth.password) return [`sql.auth.password comes from environment variable ${auth.password.env}, which the service does not have; use { "file": ... }`];
+  return [];
+}
+
+/** At service start: log in once, so that a wrong password shows in the event log now, not at the next backup. */
+async function checkServiceSqlLogin(server: ServerTopology): Promise<void> {
+  const problems = serviceLoginProblems(server);
+  if (problems.length) throw new VssError(HR.E_INVALIDARG, { message: problems.join('; '), category: 'input' });
+  try {
+    const conn = await SqlServerConnection.open(server, { connectTimeoutMs: 15_000, requestTimeoutMs: 15_000 });
+    await conn.close();
+    reportServiceEvent(false, `${HOSTED_WRITER_SERVICE}: logged in to SQL Server ${server.name}`);
+  } catch (e) {
+    // SQL Server may start after this service at boot: the writer runs on (PrepareSnapshot answers
+    // RETRYABLE meanwhile), and the operator reads why in the event log.
+    reportServiceEvent(true, `${HOSTED_WRITER_SERVICE}: cannot log in to SQL Server ${server.name}: ${(e as Error).message}`);
+  }
+}
 
 export function registerServeCommand(program: Command): void {
   program
@@ -31,6 +61,34 @@ export function registerServeCommand(program: Command): void {
           return n;
         };
         const g = cmd.optsWithGlobals() as GlobalOptions;
+        const freezeTimeoutMs = ms(opts.freezeTimeout, '--freeze-timeout');
+        const commandTimeoutMs = ms(opts.commandTimeout, '--command-timeout');
+        const start = async (asService: boolean) => {
+          const topology = loadTopology(opts.topology);
+          const server = resolveServer(topology, opts.server ?? hostname());
+          if (asService) await checkServiceSqlLogin(server);
+          const writer = new HostedWriter({
+            metadata: buildMbamWriterMetadata(topology, server.name, hostname()),
+            freezeTimeoutMs,
+            ...mbamWriterHandlers({
+              server,
+              stateDir: resolveStateDir(g.stateDir),
+              ...(opts.preRestoreCommand ? { preRestoreCommand: opts.preRestoreCommand } : {}),
+              ...(opts.postRestoreCommand ? { postRestoreCommand: opts.postRestoreCommand } : {}),
+              commandTimeoutMs,
+            }),
+          });
+          await writer.subscribe();
+          return { writer, server };
+        };
+        if (opts.service) {
+          // The SCM connection comes first; everything else happens while START_PENDING is reported.
+          await runAsService(async () => {
+            const { writer } = await start(true);
+            return () => writer.unsubscribe();
+          });
+          return;
+        }
         const topology = loadTopology(opts.topology);
         const server = resolveServer(topology, opts.server ?? hostname());
         if (opts.uninstallService) {
@@ -38,26 +96,20 @@ export function registerServeCommand(program: Command): void {
           return;
         }
         if (opts.installService) {
+          const problems = serviceLoginProblems(server);
+          if (problems.length) {
+            throw new VssError(HR.E_INVALIDARG, {
+              message: `the ${HOSTED_WRITER_SERVICE} service (LocalSystem) could not log in to SQL Server ${server.name}:\n` + problems.map((p) => `  - ${p}`).join('\n'),
+              category: 'input',
+              hint: 'Use "auth": { "type": "sql", ... } with the password in a file (readable by SYSTEM and Administrators only).',
+            });
+          }
           installHostedWriterService(hostedWriterServiceArgs({ topologyFile: opts.topology, server: server.name, stateDir: resolveStateDir(g.stateDir) }));
-          out.info(`installed the ${HOSTED_WRITER_SERVICE} service (automatic start)`);
+          startHostedWriterService();
+          out.info(`installed and started the ${HOSTED_WRITER_SERVICE} service (automatic start)`);
           return;
         }
-        const writer = new HostedWriter({
-          metadata: buildMbamWriterMetadata(topology, server.name),
-          freezeTimeoutMs: ms(opts.freezeTimeout, '--freeze-timeout'),
-          ...mbamWriterHandlers({
-            server,
-            stateDir: resolveStateDir(g.stateDir),
-            ...(opts.preRestoreCommand ? { preRestoreCommand: opts.preRestoreCommand } : {}),
-            ...(opts.postRestoreCommand ? { postRestoreCommand: opts.postRestoreCommand } : {}),
-            commandTimeoutMs: ms(opts.commandTimeout, '--command-timeout'),
-          }),
-        });
-        await writer.subscribe();
-        if (opts.service) {
-          await runAsService(() => writer.unsubscribe());
-          return;
-        }
+        const { writer } = await start(false);
         out.info(`MBAM writer for ${server.name} subscribed to VSS; press Ctrl-C to stop`);
         await new Promise<void>((resolve) => {
           const stop = () => resolve();

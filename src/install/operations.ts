@@ -14,7 +14,9 @@ import { buildMbamWriterMetadata, hostedRoles, MBAM_WRITER_ID, resolveServer } f
 import { findServer, loadTopology, sqlTargetOf, type ServerTopology, type Topology } from '../mbam/topology.js';
 import type { Platform } from '../platform/platform.js';
 import { withStateLock } from '../platform/state.js';
-import { hostedWriterServiceArgs, installHostedWriterService, uninstallHostedWriterService } from '../platform/windows-service.js';
+import {
+  hostedWriterServiceArgs, hostedWriterServiceExists, installHostedWriterService, startHostedWriterService, uninstallHostedWriterService,
+} from '../platform/windows-service.js';
 import { sqlPreflight, type SqlCheckResult } from '../sql/preflight.js';
 import { readJournal, type JournalState } from './journal.js';
 import {
@@ -89,22 +91,50 @@ async function undoUnregister(ctx: StepContext, intent: UnregisterIntent): Promi
 
 interface ServiceIntent {
   willInstall: boolean;
+  /** Express mode where a hosted-writer service can exist: one left by an earlier install is removed. */
+  willRemove?: boolean;
+  /** The service's command line, journaled so that a rollback can put a removed service back. */
+  argv?: string[];
 }
 
-/** Removes the hosted-writer service this transaction created (absent is fine). */
-function undoServiceInstall(_ctx: StepContext, intent: ServiceIntent): void {
+/**
+ * Removes the hosted-writer service this transaction created (absent is fine); puts back one it
+ * removed (express mode), from the journal alone, whether or not the removal was journaled as done.
+ */
+function undoService(_ctx: StepContext, intent: ServiceIntent): void {
   if (intent?.willInstall) uninstallHostedWriterService();
+  if (intent?.willRemove && intent.argv && !hostedWriterServiceExists()) {
+    installHostedWriterService(intent.argv);
+    startHostedWriterService();
+  }
 }
 
-/** The hosted-writer service, when the topology asks for one (Windows: POSIX has no VSS to serve). */
-function hostedWriterServiceStep(o: { wanted: boolean; topologyFile: string; server: string; stateDir: string }): StepBody<ServiceIntent> {
+/**
+ * One MBAM writer per server: the express registration and the hosted writer expose the same writer
+ * class and component names, which AddComponentDependency's uniqueness rule allows only once per
+ * machine. Hosted when the topology asks for it and the platform can host a writer service
+ * (Windows: POSIX has no VSS to serve), else express; an install switches in one transaction.
+ */
+function hostedMode(platform: Platform, topology: Topology): boolean {
+  return topology.hostedWriter && platform.capabilities.hostedWriterService;
+}
+
+/** Hosted mode: the service is installed and must run. Express mode: a leftover service is removed. */
+function hostedWriterServiceStep(o: { hosted: boolean; wanted: boolean; topologyFile: string; server: string; stateDir: string }): StepBody<ServiceIntent> {
   return {
-    plan: (ctx) => ({ willInstall: o.wanted && ctx.platform.capabilities.hostedWriterService }),
+    plan(ctx) {
+      const can = ctx.platform.capabilities.hostedWriterService;
+      const willRemove = can && !o.hosted && hostedWriterServiceExists();
+      return { willInstall: o.hosted, ...(willRemove ? { willRemove, argv: hostedWriterServiceArgs(o) } : {}) };
+    },
     run(ctx, intent) {
-      if (!intent.willInstall) return { notNeeded: true, reason: o.wanted ? `no VSS service on ${ctx.platform.name}` : 'the topology does not ask for a hosted writer' };
-      // Re-installing replaces a service left by an earlier install.
-      uninstallHostedWriterService();
+      if (intent.willRemove) {
+        return uninstallHostedWriterService() ? { removed: true } : { notNeeded: true, reason: 'the topology does not ask for a hosted writer' };
+      }
+      if (!intent.willInstall) return { notNeeded: true, reason: o.wanted ? 'this platform has no VSS service to host a writer' : 'the topology does not ask for a hosted writer' };
+      // Re-installing replaces a service left by an earlier install; the service must then run.
       installHostedWriterService(hostedWriterServiceArgs(o));
+      startHostedWriterService();
       return { installed: true };
     },
   };
@@ -118,7 +148,7 @@ export const INSTALL = defineOperation('install', [
   { name: 'unregister-previous', undo: undoUnregister },
   { name: 'register', undo: undoRegister },
   { name: 'verify' },
-  { name: 'hosted-writer-service', undo: undoServiceInstall },
+  { name: 'hosted-writer-service', undo: undoService },
 ]);
 
 export const UNINSTALL = defineOperation('uninstall', [
@@ -188,6 +218,11 @@ function registerStep(md: WriterMetadata, mode: 'replace' | 'new'): StepBody<Reg
       return { registered: true };
     },
   };
+}
+
+/** A step that does nothing in this mode: the table keeps its shape, the body says why. */
+function notNeeded<I>(reason: string): StepBody<I> {
+  return { run: () => ({ notNeeded: true, reason }) };
 }
 
 function savePreviousStep(writerId: Guid, target: { md?: WriterMetadata | undefined }): StepBody {
@@ -270,6 +305,7 @@ export async function install(opts: InstallOptions): Promise<TransactionResult> 
     const recovered = await recoverUnfinished(ctx);
     const preflight: PreflightCheck[] = [];
     const previous: { md?: WriterMetadata | undefined } = {};
+    const hosted = hostedMode(opts.platform, plan.topology);
     const reports = await runTransaction(ctx, INSTALL, { topology: opts.topologyFile, server: server.name }, {
       preflight: {
         async run() {
@@ -292,12 +328,14 @@ export async function install(opts: InstallOptions): Promise<TransactionResult> 
         },
       },
       'save-previous': savePreviousStep(md.identity.writerId, previous),
-      'unregister-previous': unregisterStep(md.identity.writerId, previous, md),
-      register: registerStep(md, 'replace'),
-      verify: verifyStep(md),
-      'hosted-writer-service': hostedWriterServiceStep({ wanted: plan.topology.hostedWriter, topologyFile: opts.topologyFile, server: server.name, stateDir: opts.stateDir }),
+      // Switching to the hosted writer removes the express registration; back to express, the
+      // service step removes the service. The express steps do nothing in hosted mode.
+      'unregister-previous': unregisterStep(md.identity.writerId, previous, hosted ? undefined : md),
+      register: hosted ? notNeeded<RegisterIntent>('the hosted writer serves MBAM instead of an express registration') : registerStep(md, 'replace'),
+      verify: hosted ? notNeeded('no express registration to verify (the hosted writer was started and runs)') : verifyStep(md),
+      'hosted-writer-service': hostedWriterServiceStep({ hosted, wanted: plan.topology.hostedWriter, topologyFile: opts.topologyFile, server: server.name, stateDir: opts.stateDir }),
     });
-    const unchanged = !!previous.md && registrationKey(opts.platform, previous.md) === registrationKey(opts.platform, md);
+    const unchanged = !hosted && !!previous.md && registrationKey(opts.platform, previous.md) === registrationKey(opts.platform, md);
     return { op: 'install', outcome: unchanged ? 'no-change' : 'committed', ...(recovered ? { recovered } : {}), preflight, steps: reports, writerId: md.identity.writerId, instanceId: md.identity.instanceId };
   });
 }

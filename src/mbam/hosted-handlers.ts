@@ -21,6 +21,8 @@ export interface MbamHandlerOptions {
   commandTimeoutMs?: number;
   /** Connect/query timeout of the PrepareSnapshot check. */
   sqlTimeoutMs?: number;
+  /** Also record COPY backups (which do not count as the backup of record) in the history. */
+  recordCopyBackups?: boolean;
 }
 
 export function mbamWriterHandlers(o: MbamHandlerOptions): WriterHandlers {
@@ -55,7 +57,14 @@ export function mbamWriterHandlers(o: MbamHandlerOptions): WriterHandlers {
         await conn.close();
       }
     },
+    // `health` trusts the history as "a restore point of MBAM exists": record only a backup that
+    // selected MBAM's components, that VSS says succeeded (absent: the in-process requester, which
+    // sends BackupComplete only after a successful backup), and that is not a COPY (a copy backup
+    // leaves the backup of record alone, e.g. an ad-hoc DiskShadow copy), unless asked.
     onBackupComplete(ctx) {
+      if (ctx.components.length === 0) return;
+      if (ctx.backupSucceeded === false) return;
+      if (ctx.backupType === 'COPY' && !o.recordCopyBackups) return;
       recordBackup(o.stateDir, { ok: true, by: 'hosted-writer', server: o.server.name, components: ctx.components.map((c) => c.componentName) });
     },
     onPreRestore: () => run(o.preRestoreCommand, 'pre-restore command'),

@@ -51,10 +51,29 @@ export function hostedRoles(server: ServerTopology): DatabaseRole[] {
   return DATABASE_ROLES.filter((r) => server.databases[r]);
 }
 
-/** The writer metadata of the MBAM writer instance for one server of the topology. */
-export function buildMbamWriterMetadata(topology: Topology, serverName: string): WriterMetadata {
+const shortName = (n: string) => n.toLowerCase().split('.')[0];
+
+/**
+ * The SQL Server writer's logical path as a dependency seen from `localComputer`, the machine the
+ * MBAM writer runs on. When that is not the database server, the dependency is remote, and
+ * AddComponentDependency's remarks ask for "\\RemoteComputerName\" before the logical path (the
+ * cluster's virtual name for a clustered instance: sql.writerServerName).
+ */
+export function sqlDependencyLogicalPath(server: ServerTopology, localComputer?: string): string {
+  const path = sqlInstanceLogicalPath(server);
+  const sqlComputer = server.sql.writerServerName ?? server.name;
+  if (!localComputer || [server.name, sqlComputer].some((n) => shortName(n) === shortName(localComputer))) return path;
+  return `\\\\${sqlComputer}\\${path}`;
+}
+
+/**
+ * The writer metadata of the MBAM writer instance for one server of the topology. `localComputer`
+ * (this host's name, where the writer is registered or hosted) makes the SQL dependencies remote
+ * when the database server is another machine.
+ */
+export function buildMbamWriterMetadata(topology: Topology, serverName: string, localComputer?: string): WriterMetadata {
   const server = resolveServer(topology, serverName);
-  const sqlPath = sqlInstanceLogicalPath(server);
+  const sqlPath = sqlDependencyLogicalPath(server, localComputer);
   const components: WriterComponent[] = hostedRoles(server).map((role) => {
     const db = server.databases[role]!.name;
     const dependencies: ComponentDependency[] = [{ writerId: SQL_WRITER_ID, logicalPath: sqlPath, componentName: db }];

@@ -175,7 +175,8 @@ export interface VssApiExports {
   /** Registers the express writer; resolves to the metadata XML VSS was given. */
   registerExpressWriter(spec: ExpressWriterSpec): Promise<string>;
   unregisterExpressWriter(writerId: string): Promise<void>;
-  gatherWriters(): Promise<GatheredWriter[]>;
+  /** timeoutMs bounds each of VSS's asynchronous steps (default 5 min); one still pending then is cancelled. */
+  gatherWriters(timeoutMs?: number): Promise<GatheredWriter[]>;
   serviceState(name: string): { exists: boolean; state: NativeServiceState };
   privileges(): { elevated: boolean; administrators: boolean; backupOperators: boolean };
 }
@@ -191,8 +192,10 @@ export interface HostedWriterOptionsNative {
 
 /**
  * hosted_writer.cc: one CVssWriter-compatible object. While subscribed it keeps itself alive (VSS
- * may call it at any time); unsubscribe() frees it; an object never subscribed, or unsubscribed,
- * is freed when collected.
+ * may call it at any time) and holds the process's MTA; unsubscribe() shuts its bridge, unsubscribes,
+ * waits (up to 60 s) until no VSS callback runs in it and frees it; one whose callbacks did not
+ * finish is leaked on purpose rather than freed under them. An object never subscribed, or
+ * unsubscribed, or whose subscribe failed, is ended and freed when collected.
  */
 export interface NativeHostedWriter {
   subscribe(): Promise<void>;
@@ -200,19 +203,50 @@ export interface NativeHostedWriter {
   unsubscribe(): Promise<void>;
 }
 
+/**
+ * What a thread that never called CoInitializeEx finds: APTTYPE (1 = MTA) and its qualifier
+ * (1 = implicit MTA) while a writer holds the MTA, `hr` CO_E_NOTINITIALIZED when there is none;
+ * and COMGLB_EXCEPTION_HANDLING (-1 when COM could not say). -1 where `hr` failed.
+ */
+export interface NativeComDiagnostics {
+  hr: number;
+  apartment: number;
+  qualifier: number;
+  exceptionHandling: number;
+}
+
 export interface HostedWriterExports {
   HostedWriterHost: new (bridge: NativeEventBridge, spec: ExpressWriterSpec, options: HostedWriterOptionsNative) => NativeHostedWriter;
+  /** Diagnostics for `doctor` and the tests; probes on a thread of its own. */
+  comDiagnostics(): NativeComDiagnostics;
+}
+
+/** service.cc: startService's outcome; the exit codes say why a service stopped again. */
+export interface NativeServiceStart {
+  state: 'running' | 'stopped' | 'pending';
+  win32ExitCode: number;
+  serviceSpecificExitCode: number;
 }
 
 /** service.cc */
 export interface ServiceExports {
   /** `commandLine` is already quoted (src/platform/windows-service.ts). */
   createService(name: string, displayName: string, description: string, commandLine: string): void;
-  /** False when the service did not exist. */
+  /** False when the service did not exist. A running service is stopped and waited for first. */
   deleteService(name: string): boolean;
-  /** Resolves when the SCM connection ends; once per process. */
-  runAsService(name: string, onStop: () => void): Promise<void>;
-  serviceStopped(): void;
+  /** Starts the service and waits (up to timeoutMs) until it runs or has stopped again. */
+  startService(name: string, timeoutMs: number): NativeServiceStart;
+  /**
+   * Resolves when the SCM connection ends; once per process. START_PENDING is reported at once and
+   * `onStart` called; `onStop` on STOP / SHUTDOWN.
+   */
+  runAsService(name: string, onStart: () => void, onStop: () => void): Promise<void>;
+  /** JavaScript has started: the service reports RUNNING. */
+  serviceRunning(): void;
+  /** JavaScript has stopped, or failed to start with `hresult` (reported as ERROR_SERVICE_SPECIFIC_ERROR). */
+  serviceStopped(hresult?: number): void;
+  /** One Application event log entry under source `name`. */
+  reportServiceEvent(name: string, isError: boolean, message: string): void;
 }
 
 export interface WindowsAddon extends CommonAddon, VssApiExports, HostedWriterExports, ServiceExports {}

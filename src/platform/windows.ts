@@ -30,6 +30,8 @@ function instanceNameOf(w: GatheredWriter): string | undefined {
 export class WindowsPlatform implements Platform {
   readonly name = 'windows' as const;
   readonly capabilities: PlatformCapabilities = { verbatimRegistration: false, hostedWriterService: true };
+  /** How long one asynchronous VSS step of a writer listing may take before it is cancelled. */
+  gatherTimeoutMs = 5 * 60_000;
 
   constructor(
     readonly stateDir: string,
@@ -56,7 +58,7 @@ export class WindowsPlatform implements Platform {
 
   private async gather(): Promise<GatheredWriter[]> {
     try {
-      return await this.addon.gatherWriters();
+      return await this.addon.gatherWriters(this.gatherTimeoutMs);
     } catch (e) {
       throw nativeError(e, 'gather writers from VSS');
     }

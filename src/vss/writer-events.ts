@@ -15,6 +15,11 @@ export interface WriterEventContext {
   /** This writer's components taking part. */
   components: WriterComponent[];
   /**
+   * Hosted writer, BackupComplete: whether VSS says the backup of every one of `components`
+   * succeeded (IVssComponent::GetBackupSucceeded); absent where nothing reports it.
+   */
+  backupSucceeded?: boolean;
+  /**
    * This writer's directory in the backup set: where it leaves files during a backup (SQL metadata
    * backups, certificates), and where it finds them again on restore.
    */

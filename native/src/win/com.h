@@ -69,8 +69,33 @@ class Apartment {
 };
 
 // CoInitializeSecurity once per process (packet privacy, identify impersonation, as VSS requires);
-// RPC_E_TOO_LATE, when the host process already set it, is success.
+// RPC_E_TOO_LATE, when the host process already set it, is success. Then COM's exception handling
+// is turned off (IGlobalOptions COMGLB_EXCEPTION_HANDLING = COMGLB_EXCEPTION_DONOT_HANDLE), as
+// Microsoft's "Security Considerations for Writers/Requesters" ask: COM must not swallow an access
+// violation in a VSS callback and keep a corrupt process running.
 HRESULT EnsureComSecurity();
+// The COMGLB_EXCEPTION_HANDLING value this process has (IGlobalOptions::Query), or -1 when COM
+// could not say; for diagnostics and tests.
+int ComExceptionHandling();
+
+// Keeps the process's multithreaded apartment alive while a writer is subscribed. The apartment
+// otherwise ends with the last thread that called CoInitializeEx(MTA) -- here the worker thread
+// that subscribed -- and VSS's callbacks into the writer's COM objects then have no apartment.
+// CoIncrementMTAUsage (Windows 8 / Server 2012 and later); before that, a thread that stays in
+// the MTA does the same.
+class MtaUsage {
+ public:
+  MtaUsage() = default;
+  MtaUsage(const MtaUsage&) = delete;
+  MtaUsage& operator=(const MtaUsage&) = delete;
+  ~MtaUsage() { Release(); }
+  HRESULT Acquire();
+  void Release();
+
+ private:
+  void* cookie_ = nullptr;
+  HANDLE keeperStop_ = nullptr, keeper_ = nullptr;
+};
 
 std::wstring Utf8ToWide(const std::string& s);
 std::string WideToUtf8(const std::wstring& s);

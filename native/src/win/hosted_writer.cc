@@ -1,14 +1,12 @@
-// The hosted writer: a CVssWriter-compatible object whose On* handlers reach TypeScript through
-// the event bridge. VSS (vssapi.dll, built with MSVC) calls the writer through CVssWriter's
-// vtable, so the object must have that exact layout:
-//  - MSVC gives CVssWriter's virtual destructor ONE vtable slot (the scalar deleting destructor);
-//    g++ would give a virtual destructor two, shifting every handler by one. So there is no
-//    virtual destructor here: a placeholder virtual takes MSVC's slot, and VSS never deletes a
-//    writer (its owner does, through the concrete type).
-//  - then the handlers in the Windows SDK's declaration order, then IVssWriterImpl* m_pWriterImpl.
-// Built with MinGW-w64 here and with MSVC on Windows; both use the Microsoft x64 calling convention.
+// The hosted writer: a CVssWriter-compatible object (win/cvsswriter_abi.h) whose On* handlers reach
+// TypeScript through the event bridge. Built with MinGW-w64 here and with MSVC on Windows; both use
+// the Microsoft x64 calling convention.
 #include <napi.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +16,7 @@
 #include "common/live_objects.h"
 #include "common/queue.h"
 #include "win/com_worker.h"
+#include "win/cvsswriter_abi.h"
 #include "win/vss_api.h"
 #include "win/win.h"
 #include "win/writer_spec.h"
@@ -25,37 +24,6 @@
 namespace mbam {
 namespace win {
 namespace {
-
-class VssWriterAbi {
- public:
-  virtual void STDMETHODCALLTYPE MsvcDestructorSlot(unsigned int /*flags*/) {}
-  virtual bool STDMETHODCALLTYPE OnIdentify(IVssCreateWriterMetadata* /*metadata*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnPrepareBackup(IVssWriterComponents* /*components*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnPrepareSnapshot() = 0;
-  virtual bool STDMETHODCALLTYPE OnFreeze() = 0;
-  virtual bool STDMETHODCALLTYPE OnThaw() = 0;
-  virtual bool STDMETHODCALLTYPE OnAbort() = 0;
-  virtual bool STDMETHODCALLTYPE OnBackupComplete(IVssWriterComponents* /*components*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnBackupShutdown(VSS_ID /*snapshotSetId*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnPreRestore(IVssWriterComponents* /*components*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnPostRestore(IVssWriterComponents* /*components*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnPostSnapshot(IVssWriterComponents* /*components*/) { return true; }
-  virtual bool STDMETHODCALLTYPE OnBackOffIOOnVolume(VSS_PWSZ, VSS_ID, VSS_ID) { return true; }
-  virtual bool STDMETHODCALLTYPE OnContinueIOOnVolume(VSS_PWSZ, VSS_ID, VSS_ID) { return true; }
-  virtual bool STDMETHODCALLTYPE OnVSSShutdown() { return true; }
-  virtual bool STDMETHODCALLTYPE OnVSSApplicationStartup() { return true; }
-
- protected:
-  VssWriterAbi() = default;
-  ~VssWriterAbi() = default;  // deliberately not virtual: see above
-  IVssWriterImpl* m_pWriterImpl = nullptr;
-};
-
-// vptr + m_pWriterImpl, as the SDK's CVssWriter.
-static_assert(sizeof(VssWriterAbi) == 2 * sizeof(void*), "CVssWriter layout: vtable pointer then IVssWriterImpl*");
-
-// The SDK's inline CVssWriter::Initialize calls this export of vssapi.dll.
-using CreateWriterFn = HRESULT(STDAPICALLTYPE*)(VssWriterAbi*, IVssWriterImpl**);
 
 struct HostOptions {
   WriterSpec spec;
@@ -65,15 +33,39 @@ struct HostOptions {
   uint32_t freezeTimeoutMs = 60000, eventTimeoutMs = 300000;
 };
 
+// JSON string literal (the payload the bridge carries to TypeScript).
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
 class HostedVssWriter final : public VssWriterAbi {
  public:
   HostedVssWriter(std::shared_ptr<EventBridge> bridge, HostOptions o) : bridge_(std::move(bridge)), o_(std::move(o)) {}
 
   HRESULT Subscribe(CreateWriterFn create, std::string* what) {
-    HRESULT hr = create(this, &m_pWriterImpl);
+    // The subscribing thread leaves the MTA when its worker ends; the writer needs it for its life.
+    HRESULT hr = mta_.Acquire();
+    if (FAILED(hr)) return *what = "CoIncrementMTAUsage", hr;
+    hr = create(this, &m_pWriterImpl);
     if (FAILED(hr)) return *what = "CreateWriter", hr;
-    hr = m_pWriterImpl->Initialize(o_.spec.writerId, o_.spec.name.c_str(), OrNull(o_.instanceName, o_.hasInstanceName), o_.spec.major,
-                                   o_.spec.minor, static_cast<VSS_USAGE_TYPE>(o_.spec.usage), static_cast<VSS_SOURCE_TYPE>(o_.source),
+    // As the SDK's inline CVssWriter::Initialize calls it: the instance name third, versions 0.0
+    // (only CVssWriterEx::InitializeEx, with CreateWriterEx, passes versions).
+    hr = m_pWriterImpl->Initialize(o_.spec.writerId, o_.spec.name.c_str(), OrNull(o_.instanceName, o_.hasInstanceName), 0, 0,
+                                   static_cast<VSS_USAGE_TYPE>(o_.spec.usage), static_cast<VSS_SOURCE_TYPE>(o_.source),
                                    static_cast<VSS_APPLICATION_LEVEL>(o_.level), o_.freezeTimeoutMs, VSS_AWS_NO_ALTERNATE_WRITER, false);
     if (FAILED(hr)) return *what = "IVssWriterImpl::Initialize", hr;
     hr = m_pWriterImpl->Subscribe(0, VSS_SM_BACKUP_EVENTS_FLAG | VSS_SM_RESTORE_EVENTS_FLAG);
@@ -81,44 +73,153 @@ class HostedVssWriter final : public VssWriterAbi {
     return S_OK;
   }
 
+  // Order matters (an event may be in flight, or arrive, while this runs): first the bridge fails
+  // its waiters and refuses new events, so a handler that VSS is waiting on returns at once
+  // (vetoing RETRYABLE) instead of after its deadline; then VSS unsubscribes, which waits for the
+  // events it is delivering; then nothing is released until no handler of this object still runs.
   void Unsubscribe() {
-    if (m_pWriterImpl == nullptr) return;
-    m_pWriterImpl->Unsubscribe();
-    m_pWriterImpl->Uninitialize();
-    m_pWriterImpl->Release();
-    m_pWriterImpl = nullptr;
+    closing_ = true;
+    bridge_->Shutdown();
+    if (m_pWriterImpl != nullptr) m_pWriterImpl->Unsubscribe();
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      drained_ = idle_.wait_for(lock, std::chrono::seconds(60), [&] { return inFlight_ == 0; });
+    }
+    if (m_pWriterImpl != nullptr && drained_) {
+      m_pWriterImpl->Uninitialize();
+      m_pWriterImpl->Release();
+      m_pWriterImpl = nullptr;
+    }
+    mta_.Release();
   }
+  // A handler still running after Unsubscribe (VSS did not wait for it) must not find this object
+  // freed: then it is leaked on purpose.
+  bool Drained() const { return drained_; }
 
-  ~HostedVssWriter() { Unsubscribe(); }
+  // HostWrap unsubscribes in the MTA before its last reference goes; this covers a writer left
+  // subscribed any other way. One never subscribed has nothing to undo (and its bridge is not
+  // this object's to shut).
+  ~HostedVssWriter() {
+    if (!closing_ && m_pWriterImpl != nullptr) Unsubscribe();
+  }
 
   // VSS may not be failed from OnIdentify; the metadata comes from the TypeScript model.
   bool STDMETHODCALLTYPE OnIdentify(IVssCreateWriterMetadata* md) override {
+    InFlight guard(this);
     std::string what;
     const bool ok = SUCCEEDED(ApplySpec(md, o_.spec, &what));
-    bridge_->Dispatch("Identify", "{}", 0);  // tell TypeScript, without waiting
+    if (!closing_) bridge_->Dispatch("Identify", "{}", 0);  // tell TypeScript, without waiting
     return ok;
   }
-  bool STDMETHODCALLTYPE OnPrepareBackup(IVssWriterComponents*) override { return Deliver("PrepareForBackup", o_.eventTimeoutMs); }
-  bool STDMETHODCALLTYPE OnPrepareSnapshot() override { return Deliver("PrepareForSnapshot", o_.eventTimeoutMs); }
-  bool STDMETHODCALLTYPE OnFreeze() override { return Deliver("Freeze", o_.freezeTimeoutMs); }
-  bool STDMETHODCALLTYPE OnThaw() override { return Deliver("Thaw", o_.freezeTimeoutMs); }
-  bool STDMETHODCALLTYPE OnPostSnapshot(IVssWriterComponents*) override { return Deliver("PostSnapshot", o_.eventTimeoutMs); }
+  bool STDMETHODCALLTYPE OnPrepareBackup(IVssWriterComponents* c) override {
+    BeginSnapshotPhase();
+    return Deliver("PrepareForBackup", o_.eventTimeoutMs, kBackupEvent, c, true);
+  }
+  bool STDMETHODCALLTYPE OnPrepareSnapshot() override {
+    BeginSnapshotPhase();
+    return Deliver("PrepareForSnapshot", o_.eventTimeoutMs, kBackupEvent);
+  }
+  bool STDMETHODCALLTYPE OnFreeze() override { return Deliver("Freeze", o_.freezeTimeoutMs, kBackupEvent); }
+  bool STDMETHODCALLTYPE OnThaw() override { return Deliver("Thaw", o_.freezeTimeoutMs, kBackupEvent); }
+  bool STDMETHODCALLTYPE OnPostSnapshot(IVssWriterComponents* c) override {
+    const bool ok = Deliver("PostSnapshot", o_.eventTimeoutMs, kBackupEvent, c, true);
+    std::lock_guard<std::mutex> lock(m_);
+    postSnapshotDone_ = true;
+    return ok;
+  }
   // An abort cannot be vetoed; the handler's outcome is not reported.
   bool STDMETHODCALLTYPE OnAbort() override {
-    bridge_->Dispatch("Abort", "{}", o_.eventTimeoutMs);
+    InFlight guard(this);
+    if (!closing_) bridge_->Dispatch("Abort", Context(kBackupEvent, nullptr, false), o_.eventTimeoutMs);
     return true;
   }
-  bool STDMETHODCALLTYPE OnBackupComplete(IVssWriterComponents*) override { return Deliver("BackupComplete", o_.eventTimeoutMs); }
+  bool STDMETHODCALLTYPE OnBackupComplete(IVssWriterComponents* c) override { return Deliver("BackupComplete", o_.eventTimeoutMs, kBackupEvent, c, true); }
   bool STDMETHODCALLTYPE OnBackupShutdown(VSS_ID snapshotSetId) override {
-    return Deliver("BackupShutdown", o_.eventTimeoutMs, "{\"snapshotSetId\":\"" + FormatGuid(snapshotSetId) + "\"}");
+    InFlight guard(this);
+    return Answer("BackupShutdown", o_.eventTimeoutMs, "{\"snapshotSetId\":\"" + FormatGuid(snapshotSetId) + "\"}");
   }
-  bool STDMETHODCALLTYPE OnPreRestore(IVssWriterComponents*) override { return Deliver("PreRestore", o_.eventTimeoutMs); }
-  bool STDMETHODCALLTYPE OnPostRestore(IVssWriterComponents*) override { return Deliver("PostRestore", o_.eventTimeoutMs); }
+  bool STDMETHODCALLTYPE OnPreRestore(IVssWriterComponents* c) override { return Deliver("PreRestore", o_.eventTimeoutMs, kRestoreEvent, c, true); }
+  bool STDMETHODCALLTYPE OnPostRestore(IVssWriterComponents* c) override { return Deliver("PostRestore", o_.eventTimeoutMs, kRestoreEvent, c, true); }
 
  private:
+  struct InFlight {
+    explicit InFlight(HostedVssWriter* w) : w_(w) {
+      std::lock_guard<std::mutex> lock(w_->m_);
+      ++w_->inFlight_;
+    }
+    ~InFlight() {
+      std::lock_guard<std::mutex> lock(w_->m_);
+      if (--w_->inFlight_ == 0) w_->idle_.notify_all();
+    }
+    HostedVssWriter* w_;
+  };
+
+  // CVssWriter::GetCurrentSnapshotSetId "cannot be called after CVssWriter::OnPostSnapshot
+  // returns", gives an id that "could be that of another backup operation" in OnBackupShutdown,
+  // and an unpredictable one outside a backup sequence. So it is asked only from PrepareForBackup
+  // up to PostSnapshot; BackupComplete (and an Abort after PostSnapshot) get the id this backup
+  // was given then, BackupShutdown its argument, and restore events none (no snapshot set).
+  enum EventKind { kBackupEvent, kRestoreEvent };
+  void BeginSnapshotPhase() {
+    std::lock_guard<std::mutex> lock(m_);
+    postSnapshotDone_ = false;
+  }
+  std::string SnapshotSetId(EventKind kind) {
+    if (kind != kBackupEvent) return std::string();
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      if (postSnapshotDone_) return setId_;
+    }
+    std::string id = FormatGuid(m_pWriterImpl->GetCurrentSnapshotSetId());  // not under m_: a call into VSS
+    std::lock_guard<std::mutex> lock(m_);
+    return setId_ = std::move(id);
+  }
+
+  // What the handlers get to decide with: the snapshot set, the backup type, and which of this
+  // writer's components the requester selected, with IVssComponent::GetBackupSucceeded (which
+  // the requester sets before BackupComplete). Read on the event's own thread, as VSS requires.
+  std::string Context(EventKind kind, IVssWriterComponents* components, bool withComponents) {
+    std::string j = "{";
+    if (m_pWriterImpl != nullptr) {
+      const std::string setId = SnapshotSetId(kind);
+      if (!setId.empty()) j += "\"snapshotSetId\":\"" + setId + "\",";
+      j += "\"backupType\":" + std::to_string(static_cast<int>(m_pWriterImpl->GetBackupType()));
+      j += ",\"restoreType\":" + std::to_string(static_cast<int>(m_pWriterImpl->GetRestoreType()));
+      j += std::string(",\"componentsSelected\":") + (m_pWriterImpl->AreComponentsSelected() ? "true" : "false");
+    }
+    if (withComponents) {
+      j += std::string(j.size() > 1 ? "," : "") + "\"components\":[";
+      UINT n = 0;
+      if (components != nullptr && SUCCEEDED(components->GetComponentCount(&n))) {
+        for (UINT i = 0; i < n; i++) {
+          IVssComponent* c = nullptr;
+          if (FAILED(components->GetComponent(i, &c)) || c == nullptr) continue;
+          Bstr lp, name;
+          boolean succeeded = false;
+          c->GetLogicalPath(lp.Out());
+          c->GetComponentName(name.Out());
+          const bool known = SUCCEEDED(c->GetBackupSucceeded(&succeeded));
+          c->Release();
+          if (i > 0 && j.back() != '[') j += ",";
+          j += "{\"logicalPath\":" + (lp.Get() ? JsonString(WideToUtf8(lp.Str())) : std::string("null"));
+          j += ",\"componentName\":" + JsonString(WideToUtf8(name.Str()));
+          j += std::string(",\"backupSucceeded\":") + (known ? (succeeded ? "true" : "false") : "null") + "}";
+        }
+      }
+      j += "]";
+    }
+    return j + "}";
+  }
+
+  bool Deliver(const char* event, uint32_t timeoutMs, EventKind kind, IVssWriterComponents* components = nullptr, bool withComponents = false) {
+    InFlight guard(this);
+    // During Unsubscribe the event is answered RETRYABLE without asking VSS anything.
+    return Answer(event, timeoutMs, closing_ ? std::string() : Context(kind, components, withComponents));
+  }
+
   // Runs on the VSS thread that delivered the event: SetWriterFailure must be called here.
-  bool Deliver(const char* event, uint32_t timeoutMs, const std::string& payload = "{}") {
-    const uint32_t hr = bridge_->Dispatch(event, payload, timeoutMs);
+  bool Answer(const char* event, uint32_t timeoutMs, const std::string& payload) {
+    const uint32_t hr = closing_ ? kWriterRetryable : bridge_->Dispatch(event, payload, timeoutMs);
     if (hr == 0) return true;
     if (m_pWriterImpl != nullptr) m_pWriterImpl->SetWriterFailure(static_cast<HRESULT>(hr));
     return false;
@@ -126,30 +227,31 @@ class HostedVssWriter final : public VssWriterAbi {
 
   std::shared_ptr<EventBridge> bridge_;
   HostOptions o_;
+  MtaUsage mta_;
+  std::atomic<bool> closing_{false};
+  bool drained_ = true;
+  std::mutex m_;
+  std::condition_variable idle_;
+  int inFlight_ = 0;
+  // The current backup's snapshot set id, and whether its PostSnapshot has returned (under m_).
+  std::string setId_;
+  bool postSnapshotDone_ = false;
   LiveCounted<LiveKind::kHostedWriter> live_;
 };
 
-HRESULT ResolveCreateWriter(CreateWriterFn* fn, std::string* why) {
-  *fn = nullptr;
-  if (RunningUnderWine()) {
-    *why = "hosted writers are unavailable under Wine (its CreateWriter aborts the process)";
-    return E_NOTIMPL;
-  }
-  HMODULE m = LoadLibraryExW(L"vssapi.dll", nullptr, LOAD_LIBRARY_SEARCH_SYSTEM32);
-  if (m != nullptr) *fn = reinterpret_cast<CreateWriterFn>(reinterpret_cast<void*>(GetProcAddress(m, "CreateWriter")));
-  if (*fn == nullptr) {
-    *why = "vssapi.dll has no CreateWriter";
-    return E_NOTIMPL;
-  }
-  return S_OK;
-}
+// A writer a VSS callback still runs in after Unsubscribe waited its 60 s (VSS did not wait for
+// it) must never be freed under it: this reference is never released. liveObjects() keeps
+// counting it, which is the truth.
+void LeakOnPurpose(const std::shared_ptr<HostedVssWriter>& host) { new std::shared_ptr<HostedVssWriter>(host); }
 
 // The JS object of one hosted writer. It owns the native writer (shared with a subscribe or
 // unsubscribe in progress, whose worker thread uses it). While subscribed it holds a strong
-// reference to itself, because VSS may call the writer at any time; unsubscribe() ends that and
-// frees the native writer at once; an object never subscribed, or unsubscribed, is freed when
-// collected. Every free happens on the JS thread (the writer holds the event bridge, which must
-// be released there).
+// reference to itself, because VSS may call the writer at any time: it stays alive until its
+// Unsubscribe has completed (bridge shut, VSS unsubscribed, no callback running, MTA released).
+// unsubscribe() ends that and frees the native writer at once (unless a callback is stuck in
+// it: then it is leaked on purpose); an object never subscribed, unsubscribed, or whose subscribe
+// failed, is freed when collected. Every free happens on the JS thread (the writer holds the
+// event bridge, which must be released there).
 class HostWrap : public Napi::ObjectWrap<HostWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -188,6 +290,7 @@ class HostWrap : public Napi::ObjectWrap<HostWrap> {
         Apartment apartment;
         host->Unsubscribe();
       }).join();
+      if (!host->Drained()) LeakOnPurpose(host);
     }
   }
 
@@ -202,7 +305,12 @@ class HostWrap : public Napi::ObjectWrap<HostWrap> {
       host_.reset();  // ended: nothing may subscribe it again, and its memory goes now
     }
   }
-  void Failed() { busy_ = false; }
+  // A failed subscribe ended the writer (its partial subscription undone, its bridge shut): it
+  // cannot be subscribed again, and is freed when collected.
+  void Failed() {
+    busy_ = false;
+    ended_ = true;
+  }
 
  private:
   Napi::Value Subscribe(const Napi::CallbackInfo& info);
@@ -216,6 +324,7 @@ class HostWrap : public Napi::ObjectWrap<HostWrap> {
   std::shared_ptr<HostedVssWriter> host_;
   bool subscribed_ = false;
   bool busy_ = false;
+  bool ended_ = false;
 };
 
 // Both workers keep the JS object alive while they run and report back to it on the JS thread.
@@ -243,7 +352,9 @@ class SubscribeWorker : public HostWorker {
     std::string why;
     if (Fail(ResolveCreateWriter(&create, &why), why)) return;
     std::string what;
-    if (Fail(host_->Subscribe(create, &what), what)) host_->Unsubscribe();  // undo a partial subscription, here in the MTA
+    if (!Fail(host_->Subscribe(create, &what), what)) return;
+    host_->Unsubscribe();  // undo a partial subscription, here in the MTA
+    if (!host_->Drained()) LeakOnPurpose(host_);
   }
   Napi::Value Result(Napi::Env env) override {
     done_ = true;
@@ -260,7 +371,10 @@ class UnsubscribeWorker : public HostWorker {
   using HostWorker::HostWorker;
 
  protected:
-  void Run() override { host_->Unsubscribe(); }
+  void Run() override {
+    host_->Unsubscribe();
+    if (!host_->Drained()) LeakOnPurpose(host_);
+  }
   Napi::Value Result(Napi::Env env) override {
     wrap_->Subscribed(false);
     return env.Undefined();
@@ -270,8 +384,8 @@ class UnsubscribeWorker : public HostWorker {
 Napi::Value HostWrap::Subscribe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (subscribed_) return Resolved(env);
-  if (busy_ || !host_) {
-    Napi::Error::New(env, busy_ ? "HostedWriterHost.subscribe: a subscribe or unsubscribe is in progress" : "HostedWriterHost.subscribe: this writer was unsubscribed; create a new one")
+  if (busy_ || !host_ || ended_) {
+    Napi::Error::New(env, busy_ ? "HostedWriterHost.subscribe: a subscribe or unsubscribe is in progress" : "HostedWriterHost.subscribe: this writer was unsubscribed, or its subscribe failed; create a new one")
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -290,10 +404,41 @@ Napi::Value HostWrap::Unsubscribe(const Napi::CallbackInfo& info) {
   return QueueWorker<UnsubscribeWorker>(env, this, host_);
 }
 
+// comDiagnostics() -> { apartment, qualifier, hr, exceptionHandling }: what a thread that never
+// called CoInitializeEx finds (APTTYPE_MTA = 1 with the implicit-MTA qualifier while a writer
+// holds the MTA; CO_E_NOTINITIALIZED when there is none), and COM's exception handling setting.
+// Diagnostics for `doctor` and the tests; the probe runs on a thread of its own.
+Napi::Value ComDiagnostics(const Napi::CallbackInfo& info) {
+  struct Probe {
+    HRESULT hr = E_FAIL;
+    APTTYPE type = APTTYPE_CURRENT;
+    APTTYPEQUALIFIER qualifier = APTTYPEQUALIFIER_NONE;
+    int exceptionHandling = -1;
+  } probe;
+  HANDLE t = CreateThread(nullptr, 0, [](void* p) -> DWORD {
+    auto* r = static_cast<Probe*>(p);
+    r->hr = CoGetApartmentType(&r->type, &r->qualifier);
+    if (SUCCEEDED(r->hr)) r->exceptionHandling = ComExceptionHandling();
+    return 0;
+  }, &probe, 0, nullptr);
+  if (t != nullptr) {
+    WaitForSingleObject(t, INFINITE);
+    CloseHandle(t);
+  }
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("hr", Napi::Number::New(env, static_cast<uint32_t>(probe.hr)));
+  o.Set("apartment", Napi::Number::New(env, SUCCEEDED(probe.hr) ? static_cast<int>(probe.type) : -1));
+  o.Set("qualifier", Napi::Number::New(env, SUCCEEDED(probe.hr) ? static_cast<int>(probe.qualifier) : -1));
+  o.Set("exceptionHandling", Napi::Number::New(env, probe.exceptionHandling));
+  return o;
+}
+
 }  // namespace
 
 void RegisterHostedWriterExports(Napi::Env env, Napi::Object exports) {
   exports.Set("HostedWriterHost", HostWrap::Define(env));
+  exports.Set("comDiagnostics", Napi::Function::New(env, ComDiagnostics, "comDiagnostics"));
 }
 
 }  // namespace win

@@ -20,20 +20,28 @@ struct WriterInfo {
   bool hasStatus = false;
 };
 
-// VSS's asynchronous calls return an IVssAsync; the result is only known once it finished.
-HRESULT WaitFor(IVssAsync* async) {
-  HRESULT hr = async->Wait(5 * 60 * 1000);
+// VSS's asynchronous calls return an IVssAsync; the result is only known once it finished. One
+// still pending at the deadline is cancelled (IVssAsync::Cancel), not abandoned running; and
+// VSS_S_ASYNC_CANCELLED is a success code that means the work was NOT done.
+HRESULT WaitFor(IVssAsync* async, DWORD timeoutMs) {
+  HRESULT hr = async->Wait(timeoutMs);
   if (FAILED(hr)) return hr;
   HRESULT result = S_OK;
   hr = async->QueryStatus(&result, nullptr);
   if (FAILED(hr)) return hr;
-  if (result == VSS_S_ASYNC_PENDING) return VSS_E_WRITER_NOT_RESPONDING;
-  return result == VSS_S_ASYNC_FINISHED ? S_OK : result;
+  if (result == VSS_S_ASYNC_PENDING) {
+    const HRESULT cancel = async->Cancel();
+    // It may have finished between QueryStatus and Cancel.
+    if (cancel == VSS_S_ASYNC_FINISHED) return S_OK;
+    return VSS_E_WRITER_NOT_RESPONDING;
+  }
+  if (result == VSS_S_ASYNC_CANCELLED) return E_ABORT;
+  return result == VSS_S_ASYNC_FINISHED ? S_OK : (SUCCEEDED(result) ? E_UNEXPECTED : result);
 }
 
 class GatherWorker : public ComWorker {
  public:
-  explicit GatherWorker(Napi::Env env) : ComWorker(env) {}
+  GatherWorker(Napi::Env env, DWORD timeoutMs) : ComWorker(env), timeoutMs_(timeoutMs) {}
 
  protected:
   void Run() override {
@@ -44,10 +52,13 @@ class GatherWorker : public ComWorker {
     if (Fail(create(bc.Out()), "CreateVssBackupComponentsInternal")) return;
     if (Fail(bc->InitializeForBackup(nullptr), "IVssBackupComponents::InitializeForBackup")) return;
     if (Fail(bc->SetContext(VSS_CTX_BACKUP), "IVssBackupComponents::SetContext")) return;
+    // Backup initialization sets the backup state before gathering metadata ("Overview of Backup
+    // Initialization"; vshadow does the same): writers see a consistent session.
+    if (Fail(bc->SetBackupState(true, false, VSS_BT_FULL, false), "IVssBackupComponents::SetBackupState")) return;
     {
       ComPtr<IVssAsync> async;
       if (Fail(bc->GatherWriterMetadata(async.Out()), "GatherWriterMetadata")) return;
-      if (Fail(WaitFor(async.Get()), "GatherWriterMetadata (wait)")) return;
+      if (Fail(WaitFor(async.Get(), timeoutMs_), "GatherWriterMetadata (wait)")) return;
     }
     UINT count = 0;
     if (Fail(bc->GetWriterMetadataCount(&count), "GetWriterMetadataCount")) return;
@@ -76,7 +87,7 @@ class GatherWorker : public ComWorker {
     {
       ComPtr<IVssAsync> async;
       if (Fail(bc->GatherWriterStatus(async.Out()), "GatherWriterStatus")) return;
-      if (Fail(WaitFor(async.Get()), "GatherWriterStatus (wait)")) return;
+      if (Fail(WaitFor(async.Get(), timeoutMs_), "GatherWriterStatus (wait)")) return;
     }
     if (Fail(bc->GetWriterStatusCount(&count), "GetWriterStatusCount")) return;
     for (UINT i = 0; i < count; i++) {
@@ -121,11 +132,15 @@ class GatherWorker : public ComWorker {
   }
 
  private:
+  DWORD timeoutMs_;
   std::vector<WriterInfo> writers_;
 };
 
+// gatherWriters(timeoutMs?) -> Promise<writer[]>; timeoutMs bounds each asynchronous step.
 Napi::Value GatherWriters(const Napi::CallbackInfo& info) {
-  return QueueWorker<GatherWorker>(info.Env());
+  DWORD timeoutMs = 5 * 60 * 1000;
+  if (info.Length() > 0 && info[0].IsNumber()) timeoutMs = info[0].As<Napi::Number>().Uint32Value();
+  return QueueWorker<GatherWorker>(info.Env(), timeoutMs);
 }
 
 }  // namespace
