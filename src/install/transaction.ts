@@ -199,7 +199,7 @@ function failureAfterRollback(failure: unknown, undo: StepReport[], op: string):
 export async function recoverUnfinished(ctx: StepContext): Promise<RollbackReport | undefined> {
   const state = readJournal(ctx.stateDir, { cleanUpEmpty: true });
   if (!state) return undefined;
-  const journal = Journal.resume(ctx.stateDir);
+  const journal = Journal.resume(ctx.stateDir, state);
   const report: RollbackReport = { op: state.begin.op, txid: state.begin.txid, startedAt: state.begin.at, complete: true, steps: [] };
   if (state.committed) {
     journal.finish();

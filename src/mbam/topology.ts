@@ -79,31 +79,49 @@ function noUnknownKeys(o: Record<string, Json>, allowed: string[], path: string)
   }
 }
 
-function url(v: Json, path: string): string {
-  const s = str(v, path, 'an http(s) URL');
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    throw invalidInput(path, 'an http(s) URL', v);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalidInput(path, 'an http(s) URL', v);
-  if (u.username || u.password) throw invalidInput(path, 'a URL without credentials in it (secrets never live in the topology)', s.replace(/\/\/[^@]*@/, '//***@'));
-  return s;
+/** A URL as an error may show it: any user information (`user:password@`) replaced. */
+function redactUrl(s: string): string {
+  return s.replace(/^([^:/?#]*:\/*)[^/?#]*@/, '$1***@');
 }
 
+function url(v: Json, path: string): string {
+  if (typeof v !== 'string' || v.trim() === '') throw invalidInput(path, 'an http(s) URL', v);
+  // Every echo of the value goes through redactUrl: a URL that does not parse, or has the wrong
+  // scheme, may still carry a password.
+  const shown = redactUrl(v);
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw invalidInput(path, 'an http(s) URL', shown);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalidInput(path, 'an http(s) URL', shown);
+  if (u.username || u.password) throw invalidInput(path, 'a URL without credentials in it (secrets never live in the topology)', shown);
+  return v;
+}
+
+/**
+ * A secret reference. Whatever is where a reference belongs may be the secret itself (a password
+ * typed as a number, or as the "variable name"), so no error here echoes a value: only the path.
+ */
 function secretRef(v: Json, path: string): SecretRef {
-  if (typeof v === 'string') throw invalidInput(path, 'a reference {"env": …} or {"file": …}; secrets never live in the topology file');
-  const o = obj(v, path);
+  const expected = 'a reference {"env": "VAR"} or {"file": "/path/to/secret"}; secrets never live in the topology file';
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidInput(path, expected);
+  const o = v as Record<string, Json>;
   noUnknownKeys(o, ['env', 'file'], path);
   if (o['env'] !== undefined && o['file'] !== undefined) throw invalidInput(path, 'either "env" or "file", not both');
   if (o['env'] !== undefined) {
-    const env = str(o['env'], `${path}.env`);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(env)) throw invalidInput(`${path}.env`, 'an environment variable name', env);
+    const env = o['env'];
+    if (typeof env !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(env)) {
+      throw invalidInput(`${path}.env`, 'an environment variable name (letters, digits and _; the value itself is not shown, in case it is the secret)');
+    }
     return { env };
   }
-  if (o['file'] !== undefined) return { file: str(o['file'], `${path}.file`) };
-  throw invalidInput(path, '{"env": "VAR"} or {"file": "/path/to/secret"}');
+  if (o['file'] !== undefined) {
+    if (typeof o['file'] !== 'string' || o['file'].trim() === '') throw invalidInput(`${path}.file`, 'the path of a file holding the secret');
+    return { file: o['file'] };
+  }
+  throw invalidInput(path, expected);
 }
 
 function parseAuth(v: Json, path: string): SqlAuth {
@@ -231,11 +249,16 @@ export function loadTopology(file: string): Topology {
   } catch (e) {
     throw new VssError(HR.E_INVALIDARG, { message: `topology file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? e})`, category: 'input', cause: e });
   }
+  // Notepad and PowerShell's Out-File -Encoding utf8 write a byte-order mark; JSON.parse refuses it.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let json: Json;
   try {
     json = JSON.parse(text);
-  } catch (e) {
-    throw new VssError(HR.E_INVALIDARG, { message: `topology file ${file}: not valid JSON (${(e as Error).message})`, category: 'input', cause: e });
+  } catch {
+    // V8's message quotes the text around the error, which may be a password typed in by mistake:
+    // say where, never what.
+    const { line, col } = lineAndColumn(text, jsonErrorOffset(text));
+    throw new VssError(HR.E_INVALIDARG, { message: `topology file ${file}: not valid JSON at line ${line}, column ${col}`, category: 'input' });
   }
   try {
     return parseTopology(json);
@@ -245,6 +268,101 @@ export function loadTopology(file: string): Topology {
     }
     throw e;
   }
+}
+
+function lineAndColumn(text: string, pos: number): { line: number; col: number } {
+  const before = text.slice(0, pos);
+  const nl = before.lastIndexOf('\n');
+  return { line: before.split('\n').length, col: pos - nl };
+}
+
+/**
+ * The offset of the first JSON syntax error in `s` (its length when the text ends too soon). Only
+ * called on text JSON.parse refused; iterative, so deep nesting cannot exhaust the stack.
+ */
+function jsonErrorOffset(s: string): number {
+  let i = 0;
+  const ws = () => {
+    while (i < s.length && (s[i] === ' ' || s[i] === '\t' || s[i] === '\n' || s[i] === '\r')) i++;
+  };
+  const stack: ('[' | '{')[] = [];
+  // What may come next: a value, a key (or '}' after '{'), or ',' / the closing bracket.
+  let want: 'value' | 'first-value' | 'key' | 'first-key' | 'after' = 'value';
+  for (;;) {
+    ws();
+    if (i >= s.length) return stack.length || want !== 'after' ? s.length : i;
+    const c = s[i]!;
+    if (want === 'after') {
+      const top = stack[stack.length - 1];
+      if (!top) return i; // text after the document
+      if (c === ',') {
+        i++;
+        want = top === '[' ? 'value' : 'key';
+      } else if (c === (top === '[' ? ']' : '}')) {
+        i++;
+        stack.pop();
+      } else return i;
+      continue;
+    }
+    if (want === 'key' || want === 'first-key') {
+      if (want === 'first-key' && c === '}') {
+        i++;
+        stack.pop();
+        want = 'after';
+        continue;
+      }
+      if (c !== '"') return i;
+      const end = jsonStringEnd(s, i);
+      if (end < 0) return -end - 1;
+      i = end;
+      ws();
+      if (s[i] !== ':') return i;
+      i++;
+      want = 'value';
+      continue;
+    }
+    if (want === 'first-value' && c === ']') {
+      i++;
+      stack.pop();
+      want = 'after';
+      continue;
+    }
+    if (c === '[' || c === '{') {
+      stack.push(c);
+      i++;
+      want = c === '[' ? 'first-value' : 'first-key';
+      continue;
+    }
+    if (c === '"') {
+      const end = jsonStringEnd(s, i);
+      if (end < 0) return -end - 1;
+      i = end;
+    } else {
+      const m = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+      m.lastIndex = i;
+      if (!m.exec(s)) return i;
+      i = m.lastIndex;
+    }
+    want = 'after';
+  }
+}
+
+/** The offset after the string starting at `i`, or -(offset of the error) - 1. */
+function jsonStringEnd(s: string, i: number): number {
+  for (let j = i + 1; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (c === 0x22) return j + 1;
+    if (c < 0x20) return -j - 1;
+    if (c === 0x5c) {
+      const e = s[j + 1];
+      if (e === 'u') {
+        if (!/^[0-9a-fA-F]{4}$/.test(s.slice(j + 2, j + 6))) return -j - 1;
+        j += 5;
+      } else if (e !== undefined && '"\\/bfnrt'.includes(e)) j++;
+      else return -j - 1;
+    }
+  }
+  return -s.length - 1;
 }
 
 /** The server entry by name (case-insensitive, ignoring any DNS suffix of the host name). */

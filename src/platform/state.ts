@@ -26,10 +26,77 @@ export function resolveStateDir(explicit?: string): string {
   return explicit || process.env['MBAM_VSS_STATE_DIR'] || defaultStateDir();
 }
 
-/** Creates the directory (and parents) with mode 0700, and tightens it if it already exists. */
+/**
+ * Creates the directory (and parents) with mode 0700, and tightens it if it already exists. A
+ * directory this user cannot write, or that another user owns, is refused (exit 3, naming the
+ * privilege): another user who owns the directory that holds the journal could make root's next
+ * run "roll back" whatever they wrote into it.
+ */
 export function ensurePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (process.platform !== 'win32') fs.chmodSync(dir, 0o700);
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw stateAccessError(e, dir, 'create');
+  }
+  if (process.platform === 'win32') return;
+  const st = fs.statSync(dir);
+  if (!st.isDirectory()) throw stateAccessError(Object.assign(new Error('not a directory'), { code: 'ENOTDIR' }), dir, 'use');
+  const euid = typeof process.geteuid === 'function' ? process.geteuid() : st.uid;
+  if (st.uid !== euid) {
+    throw new VssError(HR.E_ACCESSDENIED, {
+      message:
+        st.uid === 0
+          ? `this operation needs root: the state directory ${dir} is owned by root, not by this user (uid ${euid})`
+          : `the state directory ${dir} is owned by uid ${st.uid}, not by this user (uid ${euid}): mbam-vss keeps its registry and journal only in a directory no other user can change`,
+      category: 'precondition',
+      hint:
+        st.uid === 0
+          ? 'Run it as root (sudo), or use a state directory of your own with --state-dir DIR (or MBAM_VSS_STATE_DIR).'
+          : 'Use a directory this user owns (--state-dir DIR or MBAM_VSS_STATE_DIR), or chown it to this user if it is meant to be its own. Nothing was changed.',
+    });
+  }
+  try {
+    fs.chmodSync(dir, 0o700);
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (e) {
+    throw stateAccessError(e, dir, 'write');
+  }
+}
+
+/**
+ * A failure to create, read or write the state directory (or a file in it) as the error an
+ * operator can act on: the privilege it needs (exit 3), or what is in the way (exit 2). Other
+ * errors are returned unchanged.
+ */
+export function stateAccessError(e: unknown, path: string, doing: 'create' | 'read' | 'write' | 'use'): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const root = typeof process.geteuid === 'function' && process.geteuid() === 0;
+  const what = doing === 'create' ? `cannot create the state directory ${path}` : `cannot ${doing} ${path}`;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new VssError(HR.E_ACCESSDENIED, {
+      message: `${what}: permission denied${root ? '' : '; this needs root, or a state directory this user owns'}`,
+      category: 'precondition',
+      cause: e,
+      hint: root ? 'Check the permissions and any security module (SELinux, AppArmor) on the path.' : 'Run it as root (sudo), or use a state directory of your own with --state-dir DIR (or MBAM_VSS_STATE_DIR).',
+    });
+  }
+  if (code === 'EROFS') {
+    return new VssError(HR.E_ACCESSDENIED, {
+      message: `the state directory ${path} is on a read-only file system; ${doing === 'read' ? 'reading' : 'this operation needs to write'} it`,
+      category: 'precondition',
+      cause: e,
+      hint: 'Remount it read-write, or use a state directory on a writable file system (--state-dir DIR). Nothing was changed.',
+    });
+  }
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    return new VssError(HR.E_INVALIDARG, {
+      message: `${what}: ${path} (or a directory above it) is not a directory`,
+      category: 'input',
+      cause: e,
+      hint: 'Move what is there aside, or name another state directory with --state-dir DIR. Nothing was changed.',
+    });
+  }
+  return e;
 }
 
 export function fsyncDir(dir: string): void {

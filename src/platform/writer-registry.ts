@@ -19,14 +19,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { VssError } from '../vss/errors.js';
-import { parseGuid, type Guid } from '../vss/guid.js';
+import { isGuid, parseGuid, type Guid } from '../vss/guid.js';
 import { HR } from '../vss/hresult.js';
 import {
   componentKey, parseWriterMetadata, writeWriterMetadata, type ComponentDependency, type WriterMetadata,
 } from '../vss/writer-metadata.js';
-import { ensurePrivateDir, fsyncDir, writeSyncedFile } from './state.js';
+import { ensurePrivateDir, fsyncDir, stateAccessError, writeSyncedFile } from './state.js';
 import { TOOL_VERSION } from '../version.js';
 
 export interface RegistrationRecord {
@@ -335,17 +335,27 @@ export class WriterRegistry {
   private readRecord(dir: string): { xml: string; record: RegistrationRecord } {
     let xml: string;
     let record: RegistrationRecord;
+    const xmlPath = join(dir, 'metadata.xml');
+    const recordPath = join(dir, 'record.json');
     try {
-      xml = fs.readFileSync(join(dir, 'metadata.xml'), 'utf8');
+      xml = fs.readFileSync(xmlPath, 'utf8');
     } catch (e) {
-      throw corrupt(dir, `metadata.xml is unreadable (${(e as NodeJS.ErrnoException).code})`, e);
+      throw unreadable(e) ?? corrupt(dir, `${xmlPath} is unreadable (${(e as NodeJS.ErrnoException).code})`, e);
+    }
+    let text: string;
+    try {
+      text = fs.readFileSync(recordPath, 'utf8');
+    } catch (e) {
+      throw unreadable(e) ?? corrupt(dir, `${recordPath} is ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${(e as NodeJS.ErrnoException).code})`}`, e);
     }
     try {
-      record = JSON.parse(fs.readFileSync(join(dir, 'record.json'), 'utf8')) as RegistrationRecord;
+      record = JSON.parse(text) as RegistrationRecord;
     } catch (e) {
-      throw corrupt(dir, `record.json is missing or not valid JSON (${(e as Error).message})`, e);
+      throw corrupt(dir, `${recordPath} is not valid JSON (${(e as Error).message}): truncated or edited`, e);
     }
-    if (record.metadataSha256 !== sha256(xml)) throw corrupt(dir, 'metadata.xml does not match the SHA-256 in record.json (truncated or edited)');
+    const problem = recordProblem(record);
+    if (problem) throw corrupt(dir, `${recordPath} is not a registration record (${problem})`);
+    if (record.metadataSha256 !== sha256(xml)) throw corrupt(dir, `${xmlPath} does not match the SHA-256 in record.json (truncated or edited)`);
     return { xml, record };
   }
 
@@ -366,8 +376,41 @@ export class WriterRegistry {
   }
 }
 
+/**
+ * A registry entry that cannot be read: bad input found in the state directory (exit 2), and
+ * nothing was changed. unregister-writer removes such an entry by its name (its writer id).
+ */
 function corrupt(dir: string, what: string, cause?: unknown): VssError {
-  return new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message: `registry entry ${dir}: ${what}`, cause, category: 'failed' });
+  const name = basename(dir);
+  return new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, {
+    message: `registry entry ${dir}: ${what}`,
+    cause,
+    category: 'input',
+    hint: isGuid(name)
+      ? `Nothing was changed. Remove the damaged registration with \`mbam-vss unregister-writer ${name}\` (it removes an unreadable entry too), then run install or register-writer again; \`mbam-vss status\` lists every unreadable entry.`
+      : `Nothing was changed. Move it out of ${dirname(dir)}; \`mbam-vss status\` lists every unreadable entry.`,
+  });
+}
+
+/** A permission or read-only error while reading an entry: the state directory's, not the entry's. */
+function unreadable(e: unknown): VssError | undefined {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code !== 'EACCES' && code !== 'EPERM') return undefined;
+  const mapped = stateAccessError(e, (e as NodeJS.ErrnoException).path ?? '?', 'read');
+  return mapped instanceof VssError ? mapped : undefined;
+}
+
+const GUID_FIELD = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Why a parsed record.json is not a registration record, or undefined. */
+function recordProblem(r: unknown): string | undefined {
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) return 'expected an object';
+  const o = r as Record<string, unknown>;
+  if (o['format'] !== 1) return 'expected "format": 1';
+  for (const k of ['writerId', 'instanceId'] as const) if (typeof o[k] !== 'string' || !GUID_FIELD.test(o[k] as string)) return `expected "${k}" to be a GUID`;
+  for (const k of ['friendlyName', 'metadataSha256', 'registeredAt'] as const) if (typeof o[k] !== 'string') return `expected "${k}" to be a string`;
+  if (o['dependencies'] !== undefined && (o['dependencies'] === null || typeof o['dependencies'] !== 'object' || Array.isArray(o['dependencies']))) return 'expected "dependencies" to be an object';
+  return undefined;
 }
 
 /**

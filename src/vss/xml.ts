@@ -18,30 +18,128 @@ export interface XmlElement {
   text: string;
 }
 
-/** Decodes a document's bytes: UTF-8 or UTF-16 (LE/BE), with or without a byte-order mark. */
-export function decodeXmlBytes(input: Uint8Array | string): string {
-  if (typeof input === 'string') return input.replace(/^\uFEFF/, '');
-  const b = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return b.subarray(3).toString('utf8');
-  if (b.length >= 2 && b[0] === 0xff && b[1] === 0xfe) return b.subarray(2).toString('utf16le');
-  if (b.length >= 2 && b[0] === 0xfe && b[1] === 0xff) return swap16(b.subarray(2)).toString('utf16le');
-  // No BOM: '<' encoded as UTF-16 has a zero byte beside it (diskshadow writes UTF-16LE without one).
-  if (b.length >= 2 && b[0] !== 0 && b[1] === 0) return b.toString('utf16le');
-  if (b.length >= 2 && b[0] === 0 && b[1] !== 0) return swap16(b).toString('utf16le');
-  return b.toString('utf8');
+/**
+ * Limits a VSS document never comes near (writer metadata is a few KB, a Backup Components
+ * Document tens of KB, nesting a handful of levels) and a hostile one would: a 50 MB attribute, or
+ * 100,000 nested elements. They are checked before the work they bound (the size before decoding).
+ */
+export const MAX_XML_DOCUMENT_BYTES = 16 * 1024 * 1024;
+export const MAX_XML_DEPTH = 256;
+
+export interface XmlLimits {
+  /** Largest document accepted, in bytes (characters for a string). */
+  maxBytes?: number;
+  /** Deepest element nesting accepted (the root is depth 1). */
+  maxDepth?: number;
 }
 
-function swap16(b: Buffer): Buffer {
-  const c = Buffer.from(b.subarray(0, b.length - (b.length % 2)));
-  return c.swap16();
+/** The encodings a declaration may name: the ones VSS writes, and that the bytes identify. */
+const READ_ENCODINGS = new Set(['utf-8', 'utf-16', 'utf-16le', 'utf-16be']);
+
+function refuse(message: string): VssError {
+  return new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message, category: 'input' });
+}
+
+function checkSize(length: number, what: string, maxBytes: number, unit: string): void {
+  if (length > maxBytes) {
+    throw refuse(`${what}: the document is ${length} ${unit}, more than the ${maxBytes / 1024 / 1024} MiB a VSS document may have (refused before parsing)`);
+  }
 }
 
 /**
- * Parses an XML document into a plain element tree. Refuses DTDs and entity declarations, and
- * reports malformed documents as VSS_E_CORRUPT_XML_DOCUMENT with the line and column.
+ * Decodes a document's bytes: UTF-8 or UTF-16 (LE/BE), with or without a byte-order mark. A
+ * declared encoding other than those is refused rather than decoded as UTF-8 (an ISO-8859-1 'ö'
+ * would otherwise become U+FFFD in a writer's name), and so are bytes that are not valid UTF-8.
  */
-export function parseXml(input: Uint8Array | string, what = 'XML document'): XmlElement {
-  const text = decodeXmlBytes(input);
+export function decodeXmlBytes(input: Uint8Array | string, what = 'XML document', maxBytes = MAX_XML_DOCUMENT_BYTES): string {
+  if (typeof input === 'string') {
+    checkSize(input.length, what, maxBytes, 'characters');
+    return input.replace(/^\uFEFF/, '');
+  }
+  checkSize(input.byteLength, what, maxBytes, 'bytes');
+  const b = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  let text: string;
+  if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) text = decodeUtf8(b, 3, what);
+  else if (b.length >= 2 && b[0] === 0xff && b[1] === 0xfe) text = decodeUtf16(b.subarray(2), false, what);
+  else if (b.length >= 2 && b[0] === 0xfe && b[1] === 0xff) text = decodeUtf16(b.subarray(2), true, what);
+  // No BOM: '<' encoded as UTF-16 has a zero byte beside it (diskshadow writes UTF-16LE without one).
+  else if (b.length >= 2 && b[0] !== 0 && b[1] === 0) text = decodeUtf16(b, false, what);
+  else if (b.length >= 2 && b[0] === 0 && b[1] !== 0) text = decodeUtf16(b, true, what);
+  else {
+    // The declaration is ASCII in any encoding UTF-8 could be confused with: check it before
+    // decoding, so that an ISO-8859-1 document is named as such, not as bad UTF-8.
+    checkDeclaredEncoding(b.subarray(0, 200).toString('latin1'), what);
+    return decodeUtf8(b, 0, what);
+  }
+  checkDeclaredEncoding(text.slice(0, 200), what);
+  return text;
+}
+
+function checkDeclaredEncoding(head: string, what: string): void {
+  const decl = /^<\?xml\s[^>]*?\bencoding\s*=\s*(["'])([^"']*)\1/.exec(head);
+  if (decl && !READ_ENCODINGS.has(decl[2]!.toLowerCase())) {
+    throw refuse(
+      `${what}: the XML declaration declares encoding "${decl[2]}": only UTF-8 and UTF-16 are read (VSS writes no other). ` +
+        `Convert it (e.g. iconv -f ${decl[2]} -t UTF-8) and correct the declaration.`,
+    );
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function decodeUtf8(b: Buffer, from: number, what: string): string {
+  try {
+    return UTF8.decode(b.subarray(from));
+  } catch {
+    throw refuse(`${what}: not valid UTF-8 at byte ${firstInvalidUtf8(b, from)} (a document without a byte-order mark or an encoding declaration is read as UTF-8)`);
+  }
+}
+
+/** The offset of the first byte that does not start a valid UTF-8 sequence (RFC 3629). */
+function firstInvalidUtf8(b: Buffer, i: number): number {
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (!len || i + len > b.length) return i;
+    const c1 = b[i + 1]!;
+    // The second byte's range excludes overlong forms, surrogates (ED A0..BF) and > U+10FFFF.
+    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+    if (c1 < lo || c1 > hi) return i;
+    for (let k = 2; k < len; k++) if ((b[i + k]! & 0xc0) !== 0x80) return i;
+    i += len;
+  }
+  return i;
+}
+
+/** UTF-16 as it is: lone surrogates are kept here and refused with their position by parseXml. */
+function decodeUtf16(b: Buffer, bigEndian: boolean, what: string): string {
+  if (b.length % 2) throw refuse(`${what}: UTF-16 with an odd number of bytes (${b.length}): the file is truncated or not UTF-16`);
+  return (bigEndian ? Buffer.from(b).swap16() : b).toString('utf16le');
+}
+
+/**
+ * Characters XML 1.0 does not allow (§2.2): C0 controls other than tab, LF and CR, U+FFFE/U+FFFF,
+ * and surrogates that are not half of a pair (with the u flag a pair is one code point).
+ */
+const FORBIDDEN_CHAR = /[\0-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF\uD800-\uDFFF]/u;
+
+const isXmlChar = (cp: number) =>
+  cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+
+const codePoint = (cp: number) => `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/**
+ * Parses an XML document into a plain element tree. Refuses DTDs and entity declarations,
+ * documents over the size or depth limits, characters XML forbids, and encodings other than UTF-8
+ * and UTF-16; reports malformed documents as VSS_E_CORRUPT_XML_DOCUMENT with the line and column.
+ */
+export function parseXml(input: Uint8Array | string, what = 'XML document', limits: XmlLimits = {}): XmlElement {
+  const text = decodeXmlBytes(input, what, limits.maxBytes ?? MAX_XML_DOCUMENT_BYTES);
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) {
     throw new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, {
       message: `${what}: document type declarations and entities are not allowed in VSS documents (refused before parsing)`,
@@ -49,12 +147,17 @@ export function parseXml(input: Uint8Array | string, what = 'XML document'): Xml
     });
   }
   try {
-    return new XmlReader(text, what).document();
+    const bad = FORBIDDEN_CHAR.exec(text);
+    if (bad) {
+      const cp = bad[0].charCodeAt(0);
+      throw new NotWellFormed(bad.index, cp >= 0xd800 && cp <= 0xdfff ? `a lone surrogate (${codePoint(cp)}) is not allowed in XML` : `${codePoint(cp)} is not allowed in XML 1.0 (a control character)`);
+    }
+    return new XmlReader(text, what, limits.maxDepth ?? MAX_XML_DEPTH).document();
   } catch (e) {
     if (!(e instanceof NotWellFormed)) throw e;
     const { line, col } = lineAndColumn(text, e.pos);
     throw new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, {
-      message: `${what}: not well-formed XML at line ${line}, column ${col}: ${e.message}`,
+      message: e instanceof LimitExceeded ? `${what}: ${e.message} at line ${line}, column ${col}` : `${what}: not well-formed XML at line ${line}, column ${col}: ${e.message}`,
       category: 'input',
     });
   }
@@ -68,6 +171,9 @@ class NotWellFormed extends Error {
     super(message);
   }
 }
+
+/** Well-formed, perhaps, but past a limit of ours (reported as such, not as malformed XML). */
+class LimitExceeded extends NotWellFormed {}
 
 function lineAndColumn(text: string, pos: number): { line: number; col: number } {
   let line = 1;
@@ -106,6 +212,7 @@ class XmlReader {
   constructor(
     private readonly s: string,
     private readonly what: string,
+    private readonly maxDepth: number,
   ) {}
 
   private fail(pos: number, msg: string): never {
@@ -193,6 +300,7 @@ class XmlReader {
         }
       } else {
         if (root && stack.length === 0) this.fail(lt, 'a second root element (a document has exactly one)');
+        if (stack.length >= this.maxDepth) throw new LimitExceeded(lt, `elements nested more than ${this.maxDepth} deep`);
         const e = this.startTag(lt);
         const parent = stack[stack.length - 1];
         if (parent) parent.children.push(e);
@@ -274,8 +382,11 @@ function decodeReferences(s: string, where: string): string {
     }
     if (ref.startsWith('#')) {
       const cp = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-      if (!Number.isFinite(cp) || cp > 0x10ffff || cp === 0) {
+      if (!Number.isFinite(cp) || cp > 0x10ffff) {
         throw new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message: `${where}: bad character reference '${whole}'`, category: 'input' });
+      }
+      if (!isXmlChar(cp)) {
+        throw new VssError(HR.VSS_E_CORRUPT_XML_DOCUMENT, { message: `${where}: character reference '${whole}' names ${codePoint(cp)}, which XML 1.0 does not allow`, category: 'input' });
       }
       return String.fromCodePoint(cp);
     }

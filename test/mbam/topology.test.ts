@@ -1,9 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTopology, parseTopology, readSecret } from '../../src/mbam/topology.js';
 import { VssError } from '../../src/vss/errors.js';
+import { runCliAsync } from '../support/cli.js';
 import { EXAMPLE_TOPOLOGY } from '../support/paths.js';
 
 const server = (over: Record<string, unknown> = {}) => ({
@@ -81,5 +82,52 @@ describe('topology', () => {
     process.env['MBAM_TEST_PW'] = 'from-env';
     expect(readSecret({ env: 'MBAM_TEST_PW' }, 'x')).toBe('from-env');
     expect(() => readSecret({ env: 'MBAM_TEST_UNSET_PW' }, 'server A')).toThrow(/server A: environment variable MBAM_TEST_UNSET_PW is not set/);
+  });
+});
+
+/** What a user meets: `install --topology FILE --dry-run` (reads and validates, changes nothing). */
+describe('topology files as install reads them (hostile inputs)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'topo-cli-'));
+  const example = () => JSON.parse(readFileSync(EXAMPLE_TOPOLOGY, 'utf8'));
+  const dryRun = (file: string) => runCliAsync(['install', '--topology', file, '--server', 'MBAM-REC01', '--dry-run', '--json']);
+  let n = 0;
+  const write = (text: string | Buffer) => {
+    const f = join(dir, `t${n++}.json`);
+    writeFileSync(f, text);
+    return f;
+  };
+
+  it('accepts a UTF-8 byte-order mark (Notepad and PowerShell write one)', async () => {
+    const r = await dryRun(write(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), readFileSync(EXAMPLE_TOPOLOGY)])));
+    expect(r.envelope().error).toBeUndefined();
+    expect(r.code).toBe(0);
+    expect(r.result().server).toBe('MBAM-REC01');
+  });
+
+  const SECRET = '31415926535';
+  const withPassword = (password: unknown) => {
+    const t = example();
+    t.servers[0].sql.auth.password = password;
+    return JSON.stringify(t, null, 2);
+  };
+  const withUrl = (u: string) => JSON.stringify({ ...example(), reportServerUrl: u }, null, 2);
+  it.each([
+    ['a literal number as the password', withPassword(Number(SECRET)), /\$\.servers\[0\]\.sql\.auth\.password: expected a reference/],
+    ['a literal string as the password', withPassword(SECRET), /\$\.servers\[0\]\.sql\.auth\.password: expected a reference/],
+    ['a secret where the variable name goes', withPassword({ env: `pw ${SECRET}` }), /password\.env: expected an environment variable name/],
+    ['a number where the variable name goes', withPassword({ env: Number(SECRET) }), /password\.env: expected/],
+    ['a number where the file name goes', withPassword({ file: Number(SECRET) }), /password\.file: expected/],
+    ['a password object with the value beside the reference', withPassword({ env: 'PW', value: SECRET }), /password\.value: expected no such field/],
+    ['credentials in a URL', withUrl(`https://admin:${SECRET}@rpt.example/ReportServer`), /\$\.reportServerUrl: expected a URL without credentials/],
+    ['credentials in a URL that does not parse', withUrl(`https://admin:${SECRET}@rpt.example:99999999/`), /\$\.reportServerUrl: expected an http\(s\) URL/],
+    ['credentials in a URL of another scheme', withUrl(`ftp://admin:${SECRET}@rpt.example/`), /\$\.reportServerUrl: expected an http\(s\) URL/],
+    ['an unquoted secret (not JSON)', withPassword('X').replace('"X"', SECRET + 'x'), /not valid JSON at line 10, column 34$/],
+  ])('refuses %s with exit 2 and never echoes the secret', async (_what, text, message) => {
+    const r = await dryRun(write(text));
+    expect(r.code).toBe(2);
+    const e = r.envelope().error;
+    expect(e.category).toBe('input');
+    expect(e.message).toMatch(message);
+    expect(r.stdout + r.stderr).not.toContain(SECRET);
   });
 });
