@@ -5,23 +5,30 @@ import { writeWriterMetadata, fileList } from '../../src/vss/writer-metadata.js'
 import { runCliAsync } from '../support/cli.js';
 import { tempDir } from '../support/state.js';
 
+/** A file-group writer over one file, registered in a fresh state directory through the CLI. */
+async function registeredWriter(content: Buffer, name: string, idDigit: string): Promise<{ root: string; state: string }> {
+  const root = tempDir();
+  const data = join(root, 'data');
+  mkdirSync(data);
+  writeFileSync(join(data, 'one.bin'), content);
+  const wmd = join(root, 'writer.xml');
+  const id = (last: number) => `0e6f3a6c-8d6e-4b0f-9d2a-7c1b5e4f3a${idDigit}${last}`;
+  writeFileSync(wmd, writeWriterMetadata({
+    version: '1.2',
+    identity: { writerId: id(1), instanceId: id(2), friendlyName: name, usage: 'USERDATA', dataSource: 'OTHER', majorVersion: 1, minorVersion: 0 },
+    restoreMethod: { method: 'RESTORE_IF_CAN_REPLACE', writerRestore: 'NEVER', rebootRequired: false },
+    components: [{ type: 'FILEGROUP', componentName: 'data', restoreMetadata: false, notifyOnBackupComplete: false, selectable: true, selectableForRestore: true, componentFlags: 0, files: [fileList(data, '*.bin')], dependencies: [] }],
+    excludeFiles: [],
+    excludeFilesFromSnapshot: [],
+  }));
+  const state = join(root, 'state');
+  expect((await runCliAsync(['register-writer', '--metadata', wmd, '--state-dir', state])).code).toBe(0);
+  return { root, state };
+}
+
 describe('mbam-vss backup / verify / restore', () => {
   it('backs up a registered file-group writer, verifies, names corruption, restores', async () => {
-    const root = tempDir();
-    const data = join(root, 'data');
-    mkdirSync(data);
-    writeFileSync(join(data, 'one.bin'), Buffer.alloc(1 << 20, 1));
-    const wmd = join(root, 'writer.xml');
-    writeFileSync(wmd, writeWriterMetadata({
-      version: '1.2',
-      identity: { writerId: '0e6f3a6c-8d6e-4b0f-9d2a-7c1b5e4f3a21', instanceId: '0e6f3a6c-8d6e-4b0f-9d2a-7c1b5e4f3a22', friendlyName: 'CLI Test Writer', usage: 'USERDATA', dataSource: 'OTHER', majorVersion: 1, minorVersion: 0 },
-      restoreMethod: { method: 'RESTORE_IF_CAN_REPLACE', writerRestore: 'NEVER', rebootRequired: false },
-      components: [{ type: 'FILEGROUP', componentName: 'data', restoreMetadata: false, notifyOnBackupComplete: false, selectable: true, selectableForRestore: true, componentFlags: 0, files: [fileList(data, '*.bin')], dependencies: [] }],
-      excludeFiles: [],
-      excludeFilesFromSnapshot: [],
-    }));
-    const state = join(root, 'state');
-    expect((await runCliAsync(['register-writer', '--metadata', wmd, '--state-dir', state])).code).toBe(0);
+    const { root, state } = await registeredWriter(Buffer.alloc(1 << 20, 1), 'CLI Test Writer', '2');
     const set = join(root, 'set');
     const b = await runCliAsync(['backup', '--to', set, '--provider', 'copy', '--state-dir', state, '--json']);
     expect(b.code, b.stderr).toBe(0);
@@ -39,7 +46,7 @@ describe('mbam-vss backup / verify / restore', () => {
     const out = join(root, 'out');
     const r = await runCliAsync(['restore', '--from', set, '--to', out, '--state-dir', state]);
     expect(r.code, r.stderr).toBe(0);
-    expect(readFileSync(join(out, data, 'one.bin')).equals(Buffer.alloc(1 << 20, 1))).toBe(true);
+    expect(readFileSync(join(out, root, 'data', 'one.bin')).equals(Buffer.alloc(1 << 20, 1))).toBe(true);
     const manifest = JSON.parse(readFileSync(join(set, 'manifest.json'), 'utf8'));
     writeFileSync(join(set, manifest.files[0].path), 'corrupt');
     const v = await runCliAsync(['verify', set]);
@@ -95,21 +102,7 @@ describe('mbam-vss status after a killed backup', () => {
 
 describe('a backup whose history cannot be written', () => {
   it('is a success with a warning: the set is complete and verified', async () => {
-    const root = tempDir();
-    const data = join(root, 'data');
-    mkdirSync(data);
-    writeFileSync(join(data, 'one.bin'), Buffer.alloc(4096, 7));
-    const wmd = join(root, 'writer.xml');
-    writeFileSync(wmd, writeWriterMetadata({
-      version: '1.2',
-      identity: { writerId: '0e6f3a6c-8d6e-4b0f-9d2a-7c1b5e4f3a31', instanceId: '0e6f3a6c-8d6e-4b0f-9d2a-7c1b5e4f3a32', friendlyName: 'History Test Writer', usage: 'USERDATA', dataSource: 'OTHER', majorVersion: 1, minorVersion: 0 },
-      restoreMethod: { method: 'RESTORE_IF_CAN_REPLACE', writerRestore: 'NEVER', rebootRequired: false },
-      components: [{ type: 'FILEGROUP', componentName: 'data', restoreMetadata: false, notifyOnBackupComplete: false, selectable: true, selectableForRestore: true, componentFlags: 0, files: [fileList(data, '*.bin')], dependencies: [] }],
-      excludeFiles: [],
-      excludeFilesFromSnapshot: [],
-    }));
-    const state = join(root, 'state');
-    expect((await runCliAsync(['register-writer', '--metadata', wmd, '--state-dir', state])).code).toBe(0);
+    const { root, state } = await registeredWriter(Buffer.alloc(4096, 7), 'History Test Writer', '3');
     // A directory where the history file goes: appending to it fails (EISDIR), as a full or
     // read-only state filesystem would.
     mkdirSync(join(state, 'history.jsonl'));

