@@ -13,7 +13,7 @@ export function registerStatusCommand(program: Command): void {
     .action(
       action(async (out, _opts, cmd: Command) => {
         const g = cmd.optsWithGlobals() as GlobalOptions;
-        const [{ status }, { formatVssadminWriters }, { writerView }] = await Promise.all([import('../install/operations.js'), import('../vss/vssadmin.js'), import('./format.js')]);
+        const [{ status }, { formatVssadminWriters }, { writerView }] = await Promise.all([import('../install/status.js'), import('../vss/vssadmin.js'), import('./format.js')]);
         const stateDir = await stateDirOf(g);
         const platform = await platformFor(g);
         const r = await status({ platform, stateDir });

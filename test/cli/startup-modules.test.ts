@@ -61,10 +61,11 @@ describe('CLI start-up loads only what the command needs', () => {
     expect(r.ours.filter((m) => /^dist\/(sql|requester|install|hosted)\//.test(m))).toEqual([]);
   });
 
-  it('status loads its implementation on demand (the trace sees lazily imported modules)', () => {
+  it('status loads its implementation on demand (the trace sees lazily imported modules), no SQL module', () => {
     const r = traced(['status', '--state-dir', join(work, 'state-status')]);
     expect(r.code).toBe(0);
-    expect(r.ours).toContain('dist/install/operations.js');
+    expect(r.ours).toContain('dist/install/status.js');
+    expect(r.ours.filter((m) => /^dist\/(sql|hosted)\//.test(m) || m === 'dist/install/operations.js')).toEqual([]);
   });
 
   it('help that names an implementation module (install steps, the service name) stays whole', () => {
