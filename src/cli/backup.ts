@@ -2,20 +2,11 @@ import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import { loadTopology, sqlTargetOf } from '../mbam/topology.js';
-import { resolveServer } from '../mbam/writer-definition.js';
-import { createSqlSnapshotWriter } from '../sql/sql-writer.js';
 import type { InProcessWriter } from '../vss/writer-events.js';
-import { backup } from '../requester/backup.js';
-import { MANIFEST, readManifest, verifyBackupSet } from '../requester/backup-set.js';
-import { restore } from '../requester/restore.js';
-import { PosixPlatform } from '../platform/posix.js';
-import { resolveStateDir } from '../platform/state.js';
 import { invalidInput } from '../vss/errors.js';
 import type { WriterMetadata } from '../vss/writer-metadata.js';
-import { action, EXIT, interruptible, type GlobalOptions, type Output } from './common.js';
-import { recordBackup } from '../mbam/history.js';
-import { Progress } from './progress.js';
+import { action, EXIT, interruptible, stateDirOf, type GlobalOptions, type Output } from './common.js';
+import type { recordBackup } from '../mbam/history.js';
 
 function ms(value: string | undefined, field: string, dflt: number): number {
   if (value === undefined) return dflt;
@@ -24,9 +15,9 @@ function ms(value: string | undefined, field: string, dflt: number): number {
   return n;
 }
 
-function tryRecordBackup(out: Output, stateDir: string, entry: Parameters<typeof recordBackup>[1]): void {
+async function tryRecordBackup(out: Output, stateDir: string, entry: Parameters<typeof recordBackup>[1]): Promise<void> {
   try {
-    recordBackup(stateDir, entry);
+    (await import('../mbam/history.js')).recordBackup(stateDir, entry);
   } catch (e) {
     out.warn(`the backup history in ${stateDir} could not be written: ${(e as Error).message}`);
   }
@@ -37,7 +28,8 @@ function tryRecordBackup(out: Output, stateDir: string, entry: Parameters<typeof
  * snapshot command is the copy provider, which copies while the writers are frozen, and an
  * operator must be able to see that from the output rather than from a long freeze.
  */
-function providerChoices(requested: string, dir: string, volumes: { root: string; provider: string }[]): { root: string; provider: string; fsType: string; reason: string; line: string }[] {
+async function providerChoices(requested: string, dir: string, volumes: { root: string; provider: string }[]): Promise<{ root: string; provider: string; fsType: string; reason: string; line: string }[]> {
+  const { MANIFEST } = await import('../requester/backup-set.js');
   let fsTypes: Map<string, string> = new Map();
   try {
     const m = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as { volumes?: { root: string; fsType: string }[] };
@@ -60,7 +52,8 @@ function providerChoices(requested: string, dir: string, volumes: { root: string
 }
 
 /** Every readable registration's metadata, in one pass over the registry. */
-function registeredWriters(stateDir: string): WriterMetadata[] {
+async function registeredWriters(stateDir: string): Promise<WriterMetadata[]> {
+  const { PosixPlatform } = await import('../platform/posix.js');
   return new PosixPlatform(stateDir).registry.list().registrations.map((r) => r.metadata);
 }
 
@@ -79,6 +72,9 @@ async function sqlWriters(opts: SqlOptions): Promise<InProcessWriter[]> {
     if (opts.server || opts.sqlExchangeDir) throw invalidInput(opts.server ? '--server' : '--sql-exchange-dir', 'to come with --topology FILE');
     return [];
   }
+  const [{ loadTopology, sqlTargetOf }, { resolveServer }, { createSqlSnapshotWriter }] = await Promise.all([
+    import('../mbam/topology.js'), import('../mbam/writer-definition.js'), import('../sql/sql-writer.js'),
+  ]);
   const server = resolveServer(loadTopology(opts.topology), opts.server ?? hostname());
   return [await createSqlSnapshotWriter({ server: sqlTargetOf(server), ...(opts.sqlExchangeDir ? { exchangeDir: opts.sqlExchangeDir } : {}) })];
 }
@@ -117,13 +113,14 @@ export function registerBackupCommands(program: Command): void {
     .action(
       action(async (out, opts: SqlOptions & { to: string; writer?: string[]; provider: string; snapshotCommand?: string; freezeTimeout?: string; writeHold?: string }, cmd: Command) => {
         const g = cmd.optsWithGlobals() as GlobalOptions;
-        const stateDir = resolveStateDir(g.stateDir);
+        const stateDir = await stateDirOf(g);
+        const [{ Progress }, { backup }] = await Promise.all([import('./progress.js'), import('../requester/backup.js')]);
         const progress = new Progress(g);
         const writers = await sqlWriters(opts);
-        const r = await interruptible((signal) => backup({
+        const r = await interruptible(async (signal) => backup({
           to: opts.to,
           writers,
-          registered: registeredWriters(stateDir),
+          registered: await registeredWriters(stateDir),
           ...(opts.writer ? { select: opts.writer } : {}),
           provider: opts.provider as 'auto',
           ...(opts.snapshotCommand ? { snapshotCommand: opts.snapshotCommand } : {}),
@@ -132,18 +129,18 @@ export function registerBackupCommands(program: Command): void {
           stateDir,
           onProgress: (e) => progress.event(e),
           signal,
-        })).catch((e: unknown) => {
+        })).catch(async (e: unknown) => {
           progress.finish();
           // The history says the backup failed; if even that cannot be written, the backup's own
           // error is what the operator needs to see.
-          tryRecordBackup(out, stateDir, { ok: false, by: 'requester', error: (e as Error).message, backupSet: opts.to }); // where status looks for leftovers
+          await tryRecordBackup(out, stateDir, { ok: false, by: 'requester', error: (e as Error).message, backupSet: opts.to }); // where status looks for leftovers
           throw e;
         });
         // The set is complete and published: a history that cannot be written is a warning, not a
         // failed backup.
-        tryRecordBackup(out, stateDir, { ok: true, by: 'requester', components: r.writers.flatMap((w) => w.components), backupSet: r.dir });
+        await tryRecordBackup(out, stateDir, { ok: true, by: 'requester', components: r.writers.flatMap((w) => w.components), backupSet: r.dir });
         progress.finish();
-        const volumes = providerChoices(opts.provider, r.dir, r.volumes);
+        const volumes = await providerChoices(opts.provider, r.dir, r.volumes);
         for (const v of volumes) progress.note(v.line, { type: 'provider', root: v.root, provider: v.provider, fsType: v.fsType, reason: v.reason });
         out.result({ ...r, volumes: volumes.map(({ line: _l, ...v }) => v) }, () => `backup set ${r.dir}: ${r.files} files, ${r.bytes} bytes from ${r.writers.length} writer(s) (${r.volumes.map((v) => `${v.provider}:${v.root}`).join(', ')})`);
       }),
@@ -156,6 +153,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--json', 'machine-readable result')
     .action(
       action(async (out, dir: string, _opts, cmd: Command) => {
+        const [{ Progress }, { readManifest, verifyBackupSet }] = await Promise.all([import('./progress.js'), import('../requester/backup-set.js')]);
         const progress = new Progress(cmd.optsWithGlobals() as GlobalOptions);
         // Progress by bytes of the whole set (data files and writer extras), known from the manifest.
         const m = readManifest(dir);
@@ -180,10 +178,11 @@ export function registerBackupCommands(program: Command): void {
     .action(
       action(async (out, opts: SqlOptions & { from: string; to?: string }, cmd: Command) => {
         const g = cmd.optsWithGlobals() as GlobalOptions;
+        const [{ Progress }, { restore }] = await Promise.all([import('./progress.js'), import('../requester/restore.js')]);
         const progress = new Progress(g);
         // Under --to the files are only extracted, so SQL Server is not needed.
         const writers = opts.to ? [] : await sqlWriters(opts);
-        const r = await interruptible((signal) => restore({ from: opts.from, ...(opts.to ? { to: opts.to } : {}), writers, registered: registeredWriters(resolveStateDir(g.stateDir)), onProgress: (e) => progress.event(e), signal })).finally(() => progress.finish());
+        const r = await interruptible(async (signal) => restore({ from: opts.from, ...(opts.to ? { to: opts.to } : {}), writers, registered: await registeredWriters(await stateDirOf(g)), onProgress: (e) => progress.event(e), signal })).finally(() => progress.finish());
         out.result({ ok: true, ...r }, () => `restored ${r.files} files (${r.bytes} bytes) to ${r.target}`);
       }),
     );

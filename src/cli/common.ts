@@ -6,8 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { VssError, type VssErrorCategory } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { openPlatform, type Platform } from '../platform/index.js';
-import { resolveStateDir } from '../platform/state.js';
+import type { Platform } from '../platform/index.js';
 
 export const EXIT = {
   OK: 0,
@@ -94,8 +93,20 @@ export class Output {
   }
 }
 
-export function platformFor(opts: GlobalOptions): Platform {
-  return openPlatform({ stateDir: resolveStateDir(opts.stateDir) });
+/**
+ * This OS's backend for the state directory the options name, as openPlatform chooses it. Imported
+ * here, on first use, and only this OS's backend (openPlatform's module imports both, and the other
+ * one's module graph is a third of `writers`' start-up): building the program, `--version` and
+ * `--help` load no platform code (issue #16: start-up).
+ */
+export async function platformFor(opts: GlobalOptions): Promise<Platform> {
+  const stateDir = await stateDirOf(opts);
+  return process.platform === 'win32' ? new (await import('../platform/windows.js')).WindowsPlatform(stateDir) : new (await import('../platform/posix.js')).PosixPlatform(stateDir);
+}
+
+/** The state directory the options name (`--state-dir`, MBAM_VSS_STATE_DIR, or the default). */
+export async function stateDirOf(opts: GlobalOptions): Promise<string> {
+  return (await import('../platform/state.js')).resolveStateDir(opts.stateDir);
 }
 
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -164,6 +175,35 @@ export function readInputFile(path: string, field: string): Buffer {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a file' : code === 'EACCES' || code === 'EPERM' ? 'not readable by this user' : (e as Error).message;
     throw new VssError(HR.E_INVALIDARG, { message: `${field}: cannot read ${path}: ${why}`, category: 'input' });
+  }
+}
+
+const preparers = new WeakMap<Command, () => Promise<void>>();
+
+/**
+ * Declares the part of `cmd` that names something from an implementation module (the step names
+ * of a transaction, a service name): `fn` runs before commander parses any argv that names `cmd`,
+ * `help cmd` included, so that building the program imports no implementation module (issue #16:
+ * `--version` and `--help` start as fast as bare Node) and that command's help stays whole.
+ */
+export function beforeParse(cmd: Command, fn: () => Promise<void>): void {
+  preparers.set(cmd, fn);
+}
+
+/**
+ * Runs the `beforeParse` of every command whose name or alias appears in argv (before `--`): a
+ * superset of the one commander dispatches to (an option's value may look like a command name,
+ * which costs an import, never a missing option).
+ */
+export async function prepareCommands(program: Command, argv: readonly string[]): Promise<void> {
+  const end = argv.indexOf('--');
+  const words = new Set((end < 0 ? argv : argv.slice(0, end)).slice(2));
+  for (const c of program.commands) {
+    const fn = preparers.get(c);
+    if (fn && [c.name(), ...c.aliases()].some((n) => words.has(n))) {
+      preparers.delete(c);
+      await fn();
+    }
   }
 }
 

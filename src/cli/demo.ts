@@ -1,39 +1,34 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { install, status, uninstall } from '../install/operations.js';
-import { loadTopology, type DatabaseRole } from '../mbam/topology.js';
-import { buildMbamWriterMetadata } from '../mbam/writer-definition.js';
-import { PACKAGE_ROOT } from '../platform/native.js';
-import { PosixPlatform } from '../platform/posix.js';
+import type { DatabaseRole } from '../mbam/topology.js';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { formatVssadminWriters } from '../vss/vssadmin.js';
-import { metadataFingerprint, type WriterMetadata } from '../vss/writer-metadata.js';
-import tmp from 'tmp';
+import type { WriterMetadata } from '../vss/writer-metadata.js';
 import { action, type Output } from './common.js';
-import { backup } from '../requester/backup.js';
-import { verifyBackupSet } from '../requester/backup-set.js';
-import { restore } from '../requester/restore.js';
 import type { InProcessWriter } from '../vss/writer-events.js';
-import { fileList } from '../vss/writer-metadata.js';
-import { sha256File } from '../requester/backup-set.js';
-import { describeWriterMetadata } from './format.js';
 
-export const EXAMPLE_TOPOLOGY = join(PACKAGE_ROOT, 'examples', 'two-servers.json');
+/**
+ * The package's example topology: the package root is two levels up from src/cli or dist/cli, as
+ * platform/native.ts's PACKAGE_ROOT is, computed here so that building the program (the option's
+ * default is in the help) does not import the platform layer.
+ */
+export const EXAMPLE_TOPOLOGY = join(fileURLToPath(new URL('../..', import.meta.url)), 'examples', 'two-servers.json');
 
 /** A platform whose next registration of different metadata fails, as a VSS refusal would. */
-class RefusingPlatform extends PosixPlatform {
-  constructor(stateDir: string, private readonly refuse: string) {
-    super(stateDir);
-  }
-  override async registerWriter(md: WriterMetadata | string): Promise<void> {
-    if (typeof md !== 'string' && metadataFingerprint(md) === this.refuse) {
-      throw new VssError(HR.VSS_E_UNEXPECTED_WRITER_ERROR, { message: 'demo: the writer store refused the new registration' });
+async function refusingPlatform(stateDir: string, refuse: string) {
+  const [{ PosixPlatform }, { metadataFingerprint }] = await Promise.all([import('../platform/posix.js'), import('../vss/writer-metadata.js')]);
+  class RefusingPlatform extends PosixPlatform {
+    override async registerWriter(md: WriterMetadata | string): Promise<void> {
+      if (typeof md !== 'string' && metadataFingerprint(md) === refuse) {
+        throw new VssError(HR.VSS_E_UNEXPECTED_WRITER_ERROR, { message: 'demo: the writer store refused the new registration' });
+      }
+      return super.registerWriter(md);
     }
-    return super.registerWriter(md);
   }
+  return new RefusingPlatform(stateDir);
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -47,6 +42,10 @@ export function registerDemoCommand(program: Command): void {
         if (process.platform === 'win32') {
           throw new VssError(HR.E_NOTIMPL, { message: 'demo uses the POSIX writer registry; on Windows use install --dry-run', category: 'precondition' });
         }
+        const [{ install, status, uninstall }, { loadTopology }, { buildMbamWriterMetadata }, { PosixPlatform }, { formatVssadminWriters }, { metadataFingerprint }, { default: tmp }, { describeWriterMetadata }] = await Promise.all([
+          import('../install/operations.js'), import('../mbam/topology.js'), import('../mbam/writer-definition.js'), import('../platform/posix.js'),
+          import('../vss/vssadmin.js'), import('../vss/writer-metadata.js'), import('tmp'), import('./format.js'),
+        ]);
         const topology = loadTopology(opts.topology);
         const root = tmp.dirSync({ prefix: 'mbam-vss-demo-', unsafeCleanup: true }).name;
         const log = (l: string) => out.info(l);
@@ -77,7 +76,7 @@ export function registerDemoCommand(program: Command): void {
         const refused = metadataFingerprint(buildMbamWriterMetadata(loadTopology(changedFile), first.name));
         out.info(`== forced failure: re-install ${first.name} with a changed topology; the registration step fails`);
         try {
-          await install({ topologyFile: changedFile, server: first.name, skipSqlChecks: true, platform: new RefusingPlatform(stateDir, refused), stateDir, log: (l) => log('   ' + l) });
+          await install({ topologyFile: changedFile, server: first.name, skipSqlChecks: true, platform: await refusingPlatform(stateDir, refused), stateDir, log: (l) => log('   ' + l) });
         } catch (e) {
           const err = e as VssError;
           out.info(`   install failed as expected: ${err.codeText}; exit code would be ${err.category === 'failed' ? 1 : 4}`);
@@ -137,6 +136,9 @@ function demoVolume(out: Output, root: string): { dir: string; provider: 'btrfs'
 }
 
 async function demoBackup(out: Output, root: string): Promise<unknown[]> {
+  const [{ backup }, { sha256File, verifyBackupSet }, { restore }, { fileList }] = await Promise.all([
+    import('../requester/backup.js'), import('../requester/backup-set.js'), import('../requester/restore.js'), import('../vss/writer-metadata.js'),
+  ]);
   out.info('\n== backup, verify and restore of a sample file-group writer');
   const vol = demoVolume(out, root);
   const events: unknown[] = [];

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
-import { healthExitCode, runHealth, type HealthResult } from '../mbam/health.js';
-import { loadTopology } from '../mbam/topology.js';
-import { resolveStateDir } from '../platform/state.js';
+import type { HealthResult } from '../mbam/health.js';
 import { invalidInput } from '../vss/errors.js';
-import { action, interruptible, platformFor, type GlobalOptions } from './common.js';
+import { action, interruptible, platformFor, stateDirOf, type GlobalOptions } from './common.js';
 
 const COLOUR: Record<HealthResult['status'], string> = { pass: '\x1b[32m', warn: '\x1b[33m', fail: '\x1b[31m', skipped: '\x1b[90m' };
 
@@ -37,8 +35,11 @@ export function registerHealthCommand(program: Command): void {
         const timeoutMs = Number(opts.timeout);
         if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) throw invalidInput('--timeout', 'milliseconds from 100 to 600000', opts.timeout);
         const g = cmd.optsWithGlobals() as GlobalOptions;
+        const [{ healthExitCode, runHealth }, { loadTopology }] = await Promise.all([import('../mbam/health.js'), import('../mbam/topology.js')]);
         const topology = loadTopology(opts.topology);
-        const results = await interruptible((signal) => runHealth({ topology, platform: platformFor(g), stateDir: resolveStateDir(g.stateDir), timeoutMs, ...(opts.server ? { server: opts.server } : {}), signal }));
+        const platform = await platformFor(g);
+        const stateDir = await stateDirOf(g);
+        const results = await interruptible((signal) => runHealth({ topology, platform, stateDir, timeoutMs, ...(opts.server ? { server: opts.server } : {}), signal }));
         const code = healthExitCode(results);
         out.result({ ok: code === 0, exitCode: code, checks: results }, () => table(results, !!process.stdout.isTTY && !process.env['NO_COLOR']));
         return code;

@@ -1,21 +1,17 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
-import {
-  INSTALL, install, planInstall, recover, REGISTER_WRITER, registerWriterTransaction, UNINSTALL, uninstall, type TransactionResult,
-} from '../install/operations.js';
+import type { TransactionResult } from '../install/operations.js';
 import type { OperationTable } from '../install/transaction.js';
-import { parseWriterMetadata, writeWriterMetadata } from '../vss/writer-metadata.js';
-import { parseGuid } from '../vss/guid.js';
-import { resolveStateDir, SYSTEM_STATE_DIR, withStateLock } from '../platform/state.js';
-import { openPlatform } from '../platform/index.js';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { action, platformFor, readInputFile, type GlobalOptions, type Output } from './common.js';
-import { describeWriterMetadata } from './format.js';
+import { action, beforeParse, platformFor, readInputFile, stateDirOf, type GlobalOptions, type Output } from './common.js';
 
-function ctx(cmd: Command, out: Output) {
+/** The implementation, imported when a command runs (issue #16: start-up). */
+const operations = () => import('../install/operations.js');
+
+async function ctx(cmd: Command, out: Output) {
   const g = cmd.optsWithGlobals() as GlobalOptions;
-  return { platform: platformFor(g), stateDir: resolveStateDir(g.stateDir), log: (l: string) => out.info(l) };
+  return { platform: await platformFor(g), stateDir: await stateDirOf(g), log: (l: string) => out.info(l) };
 }
 
 /**
@@ -27,6 +23,7 @@ function ctx(cmd: Command, out: Output) {
 async function requirePrivilege(cmd: Command, what: string): Promise<void> {
   const g = cmd.optsWithGlobals() as GlobalOptions; // stateDir is set by --state-dir or MBAM_VSS_STATE_DIR
   if (g.stateDir) return;
+  const [{ openPlatform }, { SYSTEM_STATE_DIR }] = await Promise.all([import('../platform/index.js'), import('../platform/state.js')]);
   // The check of the system-wide registry: on POSIX the platform deems any private directory fine.
   const p = await openPlatform(process.platform === 'win32' ? {} : { stateDir: SYSTEM_STATE_DIR }).checkPrivileges();
   if (p.ok) return;
@@ -50,22 +47,27 @@ function describeResult(r: TransactionResult): string {
 }
 
 export function registerInstallCommands(program: Command): void {
-  program
+  const installCommand = program
     .command('install')
     .description("register this server's MBAM writer instance, as one transaction (rolled back on any failure)")
     .requiredOption('--topology <file>', 'the MBAM topology file (JSON)')
     .option('--server <name>', 'the topology server to register (default: the one named like this host)')
     .option('--dry-run', 'print the planned steps and the metadata; change nothing')
     .option('--skip-sql-checks', 'do not check SQL Server (for machines with no SQL Server configured); says so loudly')
-    .option('--json', 'machine-readable output')
-    .addHelpText(
+    .option('--json', 'machine-readable output');
+  beforeParse(installCommand, async () => {
+    const { INSTALL } = await operations();
+    installCommand.addHelpText(
       'after',
       `\n${stepsHelp(INSTALL)}\n` +
         'Re-running with the same topology changes nothing; a changed topology replaces the registration in one transaction.\n' +
         'An unfinished transaction left by a killed run is rolled back before anything else.',
-    )
+    );
+  });
+  installCommand
     .action(
       action(async (out, opts: { topology: string; server?: string; dryRun?: boolean; skipSqlChecks?: boolean }, cmd: Command) => {
+        const [{ install, planInstall }, { writeWriterMetadata }, { describeWriterMetadata }] = await Promise.all([operations(), import('../vss/writer-metadata.js'), import('./format.js')]);
         if (opts.dryRun) {
           const plan = planInstall({ topologyFile: opts.topology, server: opts.server, skipSqlChecks: opts.skipSqlChecks });
           const { topology: _t, ...shown } = plan;
@@ -77,38 +79,41 @@ export function registerInstallCommands(program: Command): void {
         }
         await requirePrivilege(cmd, 'install');
         if (opts.skipSqlChecks) out.warn('--skip-sql-checks: SQL Server reachability, database state, login rights and the Recovery certificate will NOT be checked');
-        const r = await install({ topologyFile: opts.topology, server: opts.server, skipSqlChecks: opts.skipSqlChecks, ...ctx(cmd, out) });
+        const r = await install({ topologyFile: opts.topology, server: opts.server, skipSqlChecks: opts.skipSqlChecks, ...(await ctx(cmd, out)) });
         out.result({ ok: true, ...r }, () =>
           `${describeResult(r)}\n${r.outcome === 'no-change' ? 'already registered with this metadata: nothing to do' : `registered writer {${r.writerId}} instance {${r.instanceId}}`}`,
         );
       }),
     );
 
-  program
+  const uninstallCommand = program
     .command('uninstall')
     .description('unregister the MBAM writer from this server, as one transaction (absent is success)')
     .option('--server <name>', 'accepted for symmetry with install; the writer on this machine is removed')
-    .option('--json', 'machine-readable output')
-    .addHelpText('after', `\n${stepsHelp(UNINSTALL)}`)
+    .option('--json', 'machine-readable output');
+  beforeParse(uninstallCommand, async () => void uninstallCommand.addHelpText('after', `\n${stepsHelp((await operations()).UNINSTALL)}`));
+  uninstallCommand
     .action(
       action(async (out, _opts, cmd: Command) => {
         await requirePrivilege(cmd, 'uninstall');
-        const r = await uninstall(ctx(cmd, out));
+        const r = await (await operations()).uninstall(await ctx(cmd, out));
         out.result({ ok: true, ...r }, () => `${describeResult(r)}\n${r.outcome === 'no-change' ? 'the MBAM writer was not registered: nothing to do' : `unregistered writer {${r.writerId}}`}`);
       }),
     );
 
-  program
+  const registerCommand = program
     .command('register-writer')
     .description('register any express writer from a writer metadata document (fails if the writer id is registered)')
     .requiredOption('--metadata <wmd.xml>', 'writer metadata document (UTF-8 or UTF-16)')
-    .option('--json', 'machine-readable output')
-    .addHelpText('after', `\n${stepsHelp(REGISTER_WRITER)}`)
+    .option('--json', 'machine-readable output');
+  beforeParse(registerCommand, async () => void registerCommand.addHelpText('after', `\n${stepsHelp((await operations()).REGISTER_WRITER)}`));
+  registerCommand
     .action(
       action(async (out, opts: { metadata: string }, cmd: Command) => {
+        const [{ recover, registerWriterTransaction }, { parseWriterMetadata }, { withStateLock }] = await Promise.all([operations(), import('../vss/writer-metadata.js'), import('../platform/state.js')]);
         const md = parseWriterMetadata(readInputFile(opts.metadata, '--metadata'), opts.metadata);
         await requirePrivilege(cmd, 'register-writer');
-        const c = ctx(cmd, out);
+        const c = await ctx(cmd, out);
         // A writer id already registered is refused before the transaction starts: nothing is done,
         // so nothing is "undone" (the transaction would report its register step as rolled back).
         const r = await withStateLock(c.stateDir, async () => {
@@ -134,13 +139,14 @@ export function registerInstallCommands(program: Command): void {
     .action(
       action(async (out, id: string, _opts, cmd: Command) => {
         await requirePrivilege(cmd, 'unregister-writer');
+        const [{ recover }, { parseGuid }, { withStateLock }] = await Promise.all([operations(), import('../vss/guid.js'), import('../platform/state.js')]);
         let writerId: string;
         try {
           writerId = parseGuid(id, 'writer-id');
         } catch (e) {
           // `status` lists registry entries that are not writer ids; the registry can only remove
           // entries by writer id, so name the entry and how to remove it instead of "not a GUID".
-          const junk = (await platformFor(cmd.optsWithGlobals()).registryProblems()).find((p) => basename(p.path) === id);
+          const junk = (await (await platformFor(cmd.optsWithGlobals())).registryProblems()).find((p) => basename(p.path) === id);
           if (!junk) throw e;
           throw new VssError(HR.E_NOTIMPL, {
             message: `'${id}' is an unreadable registry entry (${junk.path}: ${junk.problem}), not a writer id; unregister-writer cannot remove it yet`,
@@ -148,7 +154,7 @@ export function registerInstallCommands(program: Command): void {
             hint: `Remove it by hand: rm -rf -- '${junk.path.replace(/'/g, `'\\''`)}'`,
           });
         }
-        const c = ctx(cmd, out);
+        const c = await ctx(cmd, out);
         await withStateLock(c.stateDir, async () => {
           await recover(c);
           await c.platform.unregisterWriter(writerId);

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-import { Command, CommanderError, Help, Option } from 'commander';
+import type { Command, Help as HelpType, Option as OptionType } from 'commander';
 import { TOOL_VERSION } from '../version.js';
-import { EXIT, writeEnvelope } from './common.js';
-import { registerCommands } from './commands.js';
 
-export function buildProgram(): Command {
+export async function buildProgram(): Promise<Command> {
+  // Imported here, not at the top: `mbam-vss --version` answers without them (see main).
+  const [{ Command, Help, Option }, { registerCommands }] = await Promise.all([import('commander'), import('./commands.js')]);
   const program = new Command('mbam-vss')
     .description(
       'The VSS writer for Microsoft BitLocker Administration and Monitoring (MBAM): register it, list writers, ' +
@@ -25,7 +25,7 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'print only errors')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({
-      optionDescription(this: Help, option: Option): string {
+      optionDescription(this: HelpType, option: OptionType): string {
         const base = Help.prototype.optionDescription.call(this, option);
         return option.mandatory ? `${base} (required)` : base;
       },
@@ -60,10 +60,19 @@ export async function main(argv = process.argv): Promise<number> {
       if (e.code !== 'EPIPE') throw e;
     });
   }
-  const program = buildProgram();
+  // `mbam-vss --version` alone, what installers and monitoring probe, prints what commander would
+  // print for it before commander and the command declarations are loaded: start-up is most of
+  // its time (issue #16). Any other argv, `-V` among options included, goes through commander.
+  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
+    process.stdout.write(`${TOOL_VERSION}\n`);
+    return 0; // EXIT.OK
+  }
+  const [{ CommanderError }, { EXIT, prepareCommands, writeEnvelope }] = await Promise.all([import('commander'), import('./common.js')]);
+  const program = await buildProgram();
   // A usage error's text still goes to stderr; with --json its envelope goes to stdout.
   const json = wantsJson(argv);
   try {
+    await prepareCommands(program, argv);
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -1,12 +1,10 @@
 import type { Command } from 'commander';
-import { parseBackupComponents, writeBackupComponents, type BackupComponentsDocument } from '../vss/backup-components.js';
-import { parseDiskshadowManifest, type DiskshadowManifest } from '../vss/diskshadow.js';
+import type { BackupComponentsDocument } from '../vss/backup-components.js';
+import type { DiskshadowManifest } from '../vss/diskshadow.js';
 import { VssError, invalidInput } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { decodeXmlBytes } from '../vss/xml.js';
-import { componentKey, parseWriterMetadata, writeWriterMetadata, type WriterMetadata } from '../vss/writer-metadata.js';
+import type { componentKey, WriterMetadata } from '../vss/writer-metadata.js';
 import { action, platformFor, readInputFile } from './common.js';
-import { describeWriterMetadata } from './format.js';
 
 type Document =
   | { document: 'writer-metadata'; model: WriterMetadata }
@@ -18,7 +16,10 @@ type Document =
  * Backup Components Document, and DiskShadow's Manifest.xml. Which one it is comes from the root
  * element, so a file of another kind is named as such instead of "root is not WRITER_METADATA".
  */
-function readDocument(bytes: Buffer, source: string): Document {
+async function readDocument(bytes: Buffer, source: string): Promise<Document> {
+  const [{ decodeXmlBytes }, { parseBackupComponents }, { parseDiskshadowManifest }, { parseWriterMetadata }] = await Promise.all([
+    import('../vss/xml.js'), import('../vss/backup-components.js'), import('../vss/diskshadow.js'), import('../vss/writer-metadata.js'),
+  ]);
   let root: string | undefined;
   try {
     root = /<\s*([A-Za-z_][\w.-]*)[\s/>]/.exec(decodeXmlBytes(bytes).replace(/<\?[\s\S]*?\?>|<!--[\s\S]*?-->/g, ''))?.[1];
@@ -30,11 +31,11 @@ function readDocument(bytes: Buffer, source: string): Document {
   return { document: 'writer-metadata', model: parseWriterMetadata(bytes, source) };
 }
 
-function describeBackupComponents(d: BackupComponentsDocument): string {
+function describeBackupComponents(d: BackupComponentsDocument, key: typeof componentKey): string {
   const lines = [`Backup Components Document (version ${d.version})`, `  Backup type: ${d.backupType}${d.snapshotSetId ? `   Snapshot set: {${d.snapshotSetId}}` : ''}`];
   for (const w of d.writers) {
     lines.push(`  Writer {${w.writerId}} instance {${w.instanceId}}${w.instanceName ? ` (${w.instanceName})` : ''}: ${w.components.length} component(s)`);
-    for (const c of w.components) lines.push(`    - ${c.componentType} ${componentKey(c)}${c.backupStamp ? `  stamp ${c.backupStamp}` : ''}${c.backupMetadata ? '  (writer backup metadata)' : ''}`);
+    for (const c of w.components) lines.push(`    - ${c.componentType} ${key(c)}${c.backupStamp ? `  stamp ${c.backupStamp}` : ''}${c.backupMetadata ? '  (writer backup metadata)' : ''}`);
   }
   return lines.join('\n');
 }
@@ -64,8 +65,11 @@ export function registerMetadataCommand(program: Command): void {
         if (writer && opts.file) throw invalidInput('metadata', 'either a writer id/name or --file <file.xml>, not both');
         if (!writer && !opts.file) throw invalidInput('metadata', 'a writer id/name, or --file <file.xml>');
         const doc: Document = opts.file
-          ? readDocument(readInputFile(opts.file, '--file'), opts.file)
-          : { document: 'writer-metadata', model: await platformFor(cmd.optsWithGlobals()).getWriterMetadata(writer!) };
+          ? await readDocument(readInputFile(opts.file, '--file'), opts.file)
+          : { document: 'writer-metadata', model: await (await platformFor(cmd.optsWithGlobals())).getWriterMetadata(writer!) };
+        const [{ componentKey, writeWriterMetadata }, { writeBackupComponents }, { describeWriterMetadata }] = await Promise.all([
+          import('../vss/writer-metadata.js'), import('../vss/backup-components.js'), import('./format.js'),
+        ]);
         if (opts.xml && !out.json) {
           if (doc.document === 'diskshadow-manifest') {
             throw new VssError(HR.E_INVALIDARG, { message: '--xml: a DiskShadow manifest is printed as text or --json only', category: 'input' });
@@ -74,7 +78,7 @@ export function registerMetadataCommand(program: Command): void {
           return;
         }
         out.result({ document: doc.document, ...doc.model }, () =>
-          doc.document === 'writer-metadata' ? describeWriterMetadata(doc.model) : doc.document === 'backup-components' ? describeBackupComponents(doc.model) : describeManifest(doc.model),
+          doc.document === 'writer-metadata' ? describeWriterMetadata(doc.model) : doc.document === 'backup-components' ? describeBackupComponents(doc.model, componentKey) : describeManifest(doc.model),
         );
       }),
     );

@@ -1,16 +1,8 @@
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
-import { HostedWriter } from '../hosted/hosted-writer.js';
-import { mbamWriterHandlers } from '../mbam/hosted-handlers.js';
-import { loadTopology } from '../mbam/topology.js';
-import { buildMbamWriterMetadata, resolveServer } from '../mbam/writer-definition.js';
-import { resolveStateDir } from '../platform/state.js';
-import { HOSTED_WRITER_SERVICE, hostedWriterServiceArgs, installHostedWriterService, reportServiceEvent, runAsService, startHostedWriterService, uninstallHostedWriterService } from '../platform/windows-service.js';
-import { SqlServerConnection } from '../sql/connection.js';
 import type { ServerTopology } from '../mbam/topology.js';
-import { invalidInput, VssError } from '../vss/errors.js';
-import { HR } from '../vss/hresult.js';
-import { action, type GlobalOptions } from './common.js';
+import { invalidInput } from '../vss/errors.js';
+import { action, beforeParse, stateDirOf, type GlobalOptions } from './common.js';
 
 /**
  * Why the service, which runs as LocalSystem with the SCM's environment, could not log in to SQL
@@ -26,6 +18,12 @@ export function serviceLoginProblems(server: ServerTopology): string[] {
 
 /** At service start: log in once, so that a wrong password shows in the event log now, not at the next backup. */
 async function checkServiceSqlLogin(server: ServerTopology): Promise<void> {
+  const [{ VssError }, { HR }, { SqlServerConnection }, { HOSTED_WRITER_SERVICE, reportServiceEvent }] = await Promise.all([
+    import('../vss/errors.js'),
+    import('../vss/hresult.js'),
+    import('../sql/connection.js'),
+    import('../platform/windows-service.js'),
+  ]);
   const problems = serviceLoginProblems(server);
   if (problems.length) throw new VssError(HR.E_INVALIDARG, { message: problems.join('; '), category: 'input' });
   try {
@@ -40,7 +38,7 @@ async function checkServiceSqlLogin(server: ServerTopology): Promise<void> {
 }
 
 export function registerServeCommand(program: Command): void {
-  program
+  const serve = program
     .command('serve')
     .description('host the MBAM writer for this server so that it receives VSS events (Windows)')
     .requiredOption('--topology <file>', 'the MBAM topology file (JSON)')
@@ -48,10 +46,17 @@ export function registerServeCommand(program: Command): void {
     .option('--pre-restore-command <cmd>', 'run before a restore (e.g. stop the MBAM IIS application pools)')
     .option('--post-restore-command <cmd>', 'run after a restore (e.g. start them again)')
     .option('--command-timeout <ms>', 'limit for each of those commands', '120000')
-    .option('--freeze-timeout <ms>', 'Freeze-to-Thaw limit VSS enforces', '60000')
-    .option('--install-service', `register \`serve\` as the automatic Windows service ${HOSTED_WRITER_SERVICE}, then exit`)
-    .option('--uninstall-service', `remove the ${HOSTED_WRITER_SERVICE} service, then exit`)
-    .option('--service', 'run under the Service Control Manager (the service command line uses it)')
+    .option('--freeze-timeout <ms>', 'Freeze-to-Thaw limit VSS enforces', '60000');
+  // The service options name the service, which the Windows service module defines: declared when
+  // an argv names `serve` (see beforeParse), so that start-up does not import it.
+  beforeParse(serve, async () => {
+    const { HOSTED_WRITER_SERVICE } = await import('../platform/windows-service.js');
+    serve
+      .option('--install-service', `register \`serve\` as the automatic Windows service ${HOSTED_WRITER_SERVICE}, then exit`)
+      .option('--uninstall-service', `remove the ${HOSTED_WRITER_SERVICE} service, then exit`)
+      .option('--service', 'run under the Service Control Manager (the service command line uses it)');
+  });
+  serve
     .addHelpText('after', '\nRuns in the foreground until SIGINT/SIGTERM (or the service stops), then unsubscribes cleanly.\nPrepareSnapshot fails RETRYABLE while a database is not ONLINE or SQL Server is unreachable, NONRETRYABLE when a\ndatabase or the Recovery certificate is missing; BackupComplete records the backup for `mbam-vss health`.')
     .action(
       action(async (out, opts: { topology: string; server?: string; preRestoreCommand?: string; postRestoreCommand?: string; commandTimeout: string; freezeTimeout: string; installService?: boolean; uninstallService?: boolean; service?: boolean }, cmd: Command) => {
@@ -63,6 +68,16 @@ export function registerServeCommand(program: Command): void {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const freezeTimeoutMs = ms(opts.freezeTimeout, '--freeze-timeout');
         const commandTimeoutMs = ms(opts.commandTimeout, '--command-timeout');
+        const [{ HostedWriter }, { mbamWriterHandlers }, { loadTopology }, { buildMbamWriterMetadata, resolveServer }, svc, { VssError }, { HR }] = await Promise.all([
+          import('../hosted/hosted-writer.js'),
+          import('../mbam/hosted-handlers.js'),
+          import('../mbam/topology.js'),
+          import('../mbam/writer-definition.js'),
+          import('../platform/windows-service.js'),
+          import('../vss/errors.js'),
+          import('../vss/hresult.js'),
+        ]);
+        const stateDir = await stateDirOf(g);
         const start = async (asService: boolean) => {
           const topology = loadTopology(opts.topology);
           const server = resolveServer(topology, opts.server ?? hostname());
@@ -72,7 +87,7 @@ export function registerServeCommand(program: Command): void {
             freezeTimeoutMs,
             ...mbamWriterHandlers({
               server,
-              stateDir: resolveStateDir(g.stateDir),
+              stateDir,
               ...(opts.preRestoreCommand ? { preRestoreCommand: opts.preRestoreCommand } : {}),
               ...(opts.postRestoreCommand ? { postRestoreCommand: opts.postRestoreCommand } : {}),
               commandTimeoutMs,
@@ -83,7 +98,7 @@ export function registerServeCommand(program: Command): void {
         };
         if (opts.service) {
           // The SCM connection comes first; everything else happens while START_PENDING is reported.
-          await runAsService(async () => {
+          await svc.runAsService(async () => {
             const { writer } = await start(true);
             return () => writer.unsubscribe();
           });
@@ -92,21 +107,21 @@ export function registerServeCommand(program: Command): void {
         const topology = loadTopology(opts.topology);
         const server = resolveServer(topology, opts.server ?? hostname());
         if (opts.uninstallService) {
-          out.info(uninstallHostedWriterService() ? `removed the ${HOSTED_WRITER_SERVICE} service` : `the ${HOSTED_WRITER_SERVICE} service was not installed`);
+          out.info(svc.uninstallHostedWriterService() ? `removed the ${svc.HOSTED_WRITER_SERVICE} service` : `the ${svc.HOSTED_WRITER_SERVICE} service was not installed`);
           return;
         }
         if (opts.installService) {
           const problems = serviceLoginProblems(server);
           if (problems.length) {
             throw new VssError(HR.E_INVALIDARG, {
-              message: `the ${HOSTED_WRITER_SERVICE} service (LocalSystem) could not log in to SQL Server ${server.name}:\n` + problems.map((p) => `  - ${p}`).join('\n'),
+              message: `the ${svc.HOSTED_WRITER_SERVICE} service (LocalSystem) could not log in to SQL Server ${server.name}:\n` + problems.map((p) => `  - ${p}`).join('\n'),
               category: 'input',
               hint: 'Use "auth": { "type": "sql", ... } with the password in a file (readable by SYSTEM and Administrators only).',
             });
           }
-          installHostedWriterService(hostedWriterServiceArgs({ topologyFile: opts.topology, server: server.name, stateDir: resolveStateDir(g.stateDir) }));
-          startHostedWriterService();
-          out.info(`installed and started the ${HOSTED_WRITER_SERVICE} service (automatic start)`);
+          svc.installHostedWriterService(svc.hostedWriterServiceArgs({ topologyFile: opts.topology, server: server.name, stateDir }));
+          svc.startHostedWriterService();
+          out.info(`installed and started the ${svc.HOSTED_WRITER_SERVICE} service (automatic start)`);
           return;
         }
         const { writer } = await start(false);

@@ -6,14 +6,10 @@
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { readHistory, type BackupHistoryEntry } from '../mbam/history.js';
-import { loadNative } from '../platform/native.js';
-import { resolveStateDir } from '../platform/state.js';
-import { MANIFEST, readManifest } from '../requester/backup-set.js';
-import { mountOf } from '../requester/mounts.js';
+import type { BackupHistoryEntry } from '../mbam/history.js';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
-import { action, EXIT, type GlobalOptions } from './common.js';
+import { action, EXIT, stateDirOf, type GlobalOptions } from './common.js';
 
 export interface ProviderAvailability {
   provider: 'btrfs' | 'external' | 'copy';
@@ -22,7 +18,8 @@ export interface ProviderAvailability {
   detail: string;
 }
 
-function providersFor(path: string, snapshotCommand: boolean): { path: string; mountPoint: string; fsType: string; auto: string; providers: ProviderAvailability[] } {
+async function providersFor(path: string, snapshotCommand: boolean): Promise<{ path: string; mountPoint: string; fsType: string; auto: string; providers: ProviderAvailability[] }> {
+  const [{ mountOf }, { loadNative }] = await Promise.all([import('../requester/mounts.js'), import('../platform/native.js')]);
   const m = mountOf(path);
   const root = typeof process.geteuid === 'function' && process.geteuid() === 0;
   let caps: { fsFreeze: boolean; btrfsSnapshot: boolean } | undefined;
@@ -65,7 +62,8 @@ interface SetSummary {
 }
 
 /** Backup sets directly under `dir` (or `dir` itself), newest first; unreadable ones named. */
-function findSets(dir: string): { sets: SetSummary[]; unreadable: { dir: string; problem: string }[] } {
+async function findSets(dir: string): Promise<{ sets: SetSummary[]; unreadable: { dir: string; problem: string }[] }> {
+  const { MANIFEST, readManifest } = await import('../requester/backup-set.js');
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -110,9 +108,9 @@ export function registerSetsCommands(program: Command): void {
         if (process.platform === 'win32') {
           throw new VssError(HR.E_NOTIMPL, { message: 'providers: on Windows the VSS providers are listed by `vssadmin list providers`', category: 'precondition' });
         }
-        let r: ReturnType<typeof providersFor>;
+        let r: Awaited<ReturnType<typeof providersFor>>;
         try {
-          r = providersFor(resolve(path), !!opts.snapshotCommand);
+          r = await providersFor(resolve(path), !!opts.snapshotCommand);
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new VssError(HR.E_INVALIDARG, { message: `providers: ${path}: no such file or directory`, category: 'input' });
           throw e;
@@ -134,8 +132,9 @@ export function registerSetsCommands(program: Command): void {
     .action(
       action(async (out, dir: string, _opts, cmd: Command) => {
         const g = cmd.optsWithGlobals() as GlobalOptions;
-        const { sets, unreadable } = findSets(dir);
-        const history: BackupHistoryEntry[] = readHistory(resolveStateDir(g.stateDir)).sort((a, b) => b.at.localeCompare(a.at));
+        const { sets, unreadable } = await findSets(dir);
+        const { readHistory } = await import('../mbam/history.js');
+        const history: BackupHistoryEntry[] = readHistory(await stateDirOf(g)).sort((a, b) => b.at.localeCompare(a.at));
         out.result({ dir, sets, unreadable, history }, () => {
           const lines = sets.length ? [`backup sets in ${dir} (newest first):`] : [`no backup sets in ${dir}`];
           for (const s of sets) lines.push(`  ${s.createdAt}  ${s.dir}  ${s.backupType}, ${s.files} files, ${s.bytes} bytes, ${s.writers.length} writer(s) [${s.providers.join(', ')}]`);

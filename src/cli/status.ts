@@ -1,12 +1,8 @@
 import type { Command } from 'commander';
 import { dirname, resolve } from 'node:path';
-import { status } from '../install/operations.js';
-import { readHistory } from '../mbam/history.js';
-import { findLeftoverSnapshots, type LeftoverSnapshot } from '../requester/providers.js';
-import { resolveStateDir } from '../platform/state.js';
-import { formatVssadminWriters } from '../vss/vssadmin.js';
-import { action, EXIT, platformFor, type GlobalOptions } from './common.js';
-import { writerView } from './format.js';
+import type { Platform } from '../platform/index.js';
+import type { LeftoverSnapshot } from '../requester/providers.js';
+import { action, EXIT, platformFor, stateDirOf, type GlobalOptions } from './common.js';
 
 export function registerStatusCommand(program: Command): void {
   program
@@ -17,8 +13,9 @@ export function registerStatusCommand(program: Command): void {
     .action(
       action(async (out, _opts, cmd: Command) => {
         const g = cmd.optsWithGlobals() as GlobalOptions;
-        const stateDir = resolveStateDir(g.stateDir);
-        const platform = platformFor(g);
+        const [{ status }, { formatVssadminWriters }, { writerView }] = await Promise.all([import('../install/status.js'), import('../vss/vssadmin.js'), import('./format.js')]);
+        const stateDir = await stateDirOf(g);
+        const platform = await platformFor(g);
         const r = await status({ platform, stateDir });
         const leftovers = process.platform === 'win32' ? [] : await backupLeftovers(platform, stateDir);
         out.result({ ...r, writers: r.writers.map(writerView), leftovers }, () => {
@@ -45,7 +42,8 @@ export function registerStatusCommand(program: Command): void {
  * What killed backups left: btrfs snapshots next to the registered writers' files, external
  * snapshots still mounted, and expose directories or partial sets beside the sets the history names.
  */
-async function backupLeftovers(platform: ReturnType<typeof platformFor>, stateDir: string): Promise<LeftoverSnapshot[]> {
+async function backupLeftovers(platform: Platform, stateDir: string): Promise<LeftoverSnapshot[]> {
+  const [{ readHistory }, { findLeftoverSnapshots }] = await Promise.all([import('../mbam/history.js'), import('../requester/providers.js')]);
   const writers = await platform.listWriters();
   const paths = new Set<string>();
   for (const w of writers) {

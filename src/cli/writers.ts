@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { formatVssadminWriters } from '../vss/vssadmin.js';
 import { action, EXIT, platformFor } from './common.js';
-import { writerView } from './format.js';
 
 export function registerWritersCommand(program: Command): void {
   program
@@ -10,7 +8,8 @@ export function registerWritersCommand(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (out, _opts, cmd: Command) => {
-        const platform = platformFor(cmd.optsWithGlobals());
+        const [{ formatVssadminWriters }, { writerView }] = await Promise.all([import('../vss/vssadmin.js'), import('./format.js')]);
+        const platform = await platformFor(cmd.optsWithGlobals());
         const writers = await platform.listWriters();
         const problems = await platform.registryProblems();
         for (const p of problems) out.warn(`unreadable registry entry ${p.path}: ${p.problem}`);

@@ -18,7 +18,6 @@ import {
   hostedWriterServiceArgs, hostedWriterServiceExists, installHostedWriterService, startHostedWriterService, uninstallHostedWriterService,
 } from '../platform/windows-service.js';
 import { sqlPreflight, type SqlCheckResult } from '../sql/preflight.js';
-import { readJournal, type JournalState } from './journal.js';
 import {
   defineOperation, recoverUnfinished, runTransaction, type RollbackReport, type StepBody, type StepContext, type StepReport,
 } from './transaction.js';
@@ -399,37 +398,7 @@ export async function recover(opts: { platform: Platform; stateDir: string; log?
   return withStateLock(opts.stateDir, () => recoverUnfinished(ctx));
 }
 
-// ---- status ------------------------------------------------------------------------------------
+// ---- status: in ./status.js, which `mbam-vss status` imports without the transactions' SQL checks
 
-export interface StatusReport {
-  stateDir: string;
-  writers: Awaited<ReturnType<Platform['listWriters']>>;
-  problems: Awaited<ReturnType<Platform['registryProblems']>>;
-  unfinished?: {
-    op: string;
-    startedAt: string;
-    pid: number;
-    args: Record<string, unknown>;
-    committed: boolean;
-    rollbackIncomplete: boolean;
-    steps: { step: string; acted: 'yes' | 'maybe'; undone: boolean; undoError?: string }[];
-  };
-}
-
-export async function status(opts: { platform: Platform; stateDir: string }): Promise<StatusReport> {
-  const report: StatusReport = { stateDir: opts.stateDir, writers: await opts.platform.listWriters(), problems: await opts.platform.registryProblems() };
-  const j: JournalState | undefined = readJournal(opts.stateDir);
-  if (j) {
-    report.unfinished = {
-      op: j.begin.op,
-      startedAt: j.begin.at,
-      pid: j.begin.pid,
-      args: j.begin.args,
-      committed: j.committed,
-      rollbackIncomplete: j.rollbackIncomplete,
-      steps: j.steps.map((s) => ({ step: s.step, acted: s.done ? 'yes' : 'maybe', undone: s.undone, ...(s.undoError ? { undoError: s.undoError } : {}) })),
-    };
-  }
-  return report;
-}
+export { status, type StatusReport } from './status.js';
 
