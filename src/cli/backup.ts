@@ -61,6 +61,8 @@ interface SqlOptions {
   topology?: string;
   server?: string;
   sqlExchangeDir?: string;
+  /** restore only: leave the databases RESTORING for log backups. */
+  norecovery?: boolean;
 }
 
 /**
@@ -76,7 +78,7 @@ async function sqlWriters(opts: SqlOptions): Promise<InProcessWriter[]> {
     import('../mbam/topology.js'), import('../mbam/writer-definition.js'), import('../sql/sql-writer.js'),
   ]);
   const server = resolveServer(loadTopology(opts.topology), opts.server ?? hostname());
-  return [await createSqlSnapshotWriter({ server: sqlTargetOf(server), ...(opts.sqlExchangeDir ? { exchangeDir: opts.sqlExchangeDir } : {}) })];
+  return [await createSqlSnapshotWriter({ server: sqlTargetOf(server), ...(opts.sqlExchangeDir ? { exchangeDir: opts.sqlExchangeDir } : {}), ...(opts.norecovery ? { norecovery: true } : {}) })];
 }
 
 function addSqlOptions(c: Command): Command {
@@ -173,6 +175,7 @@ export function registerBackupCommands(program: Command): void {
     .description('verify a backup set, then restore it: under --to DIR, or in place where this machine\'s writers declare the files')
     .requiredOption('--from <dir>', 'the backup set')
     .option('--to <dir>', 'restore under this directory (original paths re-rooted here); SQL Server is then left alone')
+    .option('--norecovery', 'leave the databases RESTORING (RESTORE … WITH NORECOVERY) so that log backups can be rolled forward to a point in time; finish with RESTORE DATABASE … WITH RECOVERY')
     .option('--json', 'machine-readable result');
   addSqlOptions(restoreCommand)
     .action(
@@ -181,6 +184,7 @@ export function registerBackupCommands(program: Command): void {
         const [{ Progress }, { restore }] = await Promise.all([import('./progress.js'), import('../requester/restore.js')]);
         const progress = new Progress(g);
         // Under --to the files are only extracted, so SQL Server is not needed.
+        if (opts.norecovery && (opts.to || !opts.topology)) throw invalidInput('--norecovery', 'an in-place restore into SQL Server (--topology FILE, without --to)');
         const writers = opts.to ? [] : await sqlWriters(opts);
         const r = await interruptible(async (signal) => restore({ from: opts.from, ...(opts.to ? { to: opts.to } : {}), writers, registered: await registeredWriters(await stateDirOf(g)), onProgress: (e) => progress.event(e), signal })).finally(() => progress.finish());
         out.result({ ok: true, ...r }, () => `restored ${r.files} files (${r.bytes} bytes) to ${r.target}`);

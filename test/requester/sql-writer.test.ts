@@ -312,6 +312,11 @@ describe('SQL Server writer (T-SQL snapshot backup) in the POSIX requester', () 
     expect(res.code, res.stderr).toBe(0);
     for (const f of r.files) expect(read(f)).toBe(backedUp.get(f));
     expect(r.tds.restores).toHaveLength(2);
+    // --norecovery: the databases stay RESTORING for log backups (point-in-time recovery of keys)
+    const nr = await runCliAsync(['restore', '--from', set, '--topology', r.topologyFile, '--server', 'MBAM-DB1', '--norecovery', ...common], env);
+    expect(nr.code, nr.stderr).toBe(0);
+    expect(r.tds.state.databases.filter((d) => d.name.startsWith('MBAM')).map((d) => d.state)).toEqual(['RESTORING', 'RESTORING']);
+    expect((await runCliAsync(['restore', '--from', set, '--to', join(r.root, 'x'), '--norecovery', ...common], env)).code).toBe(2);
     const noTopology = await runCliAsync(['restore', '--from', set, ...common], env);
     expect(noTopology.code).toBe(2);
     expect(noTopology.stderr).toMatch(/--topology FILE/);
