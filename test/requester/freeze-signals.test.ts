@@ -20,8 +20,8 @@ import { FrozenFilesystems } from '../../src/requester/fs-freeze.js';
 import { loadNative } from '../../src/platform/native.js';
 import { restore } from '../../src/requester/restore.js';
 import { HR } from '../../src/vss/hresult.js';
-import type { InProcessWriter } from '../../src/vss/writer-events.js';
 import { fileList } from '../../src/vss/writer-metadata.js';
+import { dataWriter } from '../support/data-writer.js';
 import { loopPrereq, makeLoopFs, type LoopFs } from '../support/loop.js';
 import { REPO } from '../support/paths.js';
 import { itRequires } from '../support/prereq.js';
@@ -32,17 +32,6 @@ const HOLD_MS = 2000;
 /** The issue's goal: writable within the freeze timeout + 1 s. */
 const WRITABLE_WITHIN_MS = HOLD_MS + 1000;
 
-function dataWriter(dir: string): InProcessWriter {
-  return {
-    metadata: {
-      version: '1.2',
-      identity: { writerId: '6f0f7c8e-1d2b-4c3a-9e8f-0a1b2c3d4e5f', instanceId: '7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d', friendlyName: 'Test Data Writer', usage: 'USERDATA', dataSource: 'OTHER', majorVersion: 1, minorVersion: 0 },
-      components: [{ type: 'FILEGROUP', componentName: 'data', restoreMetadata: false, notifyOnBackupComplete: false, selectable: true, selectableForRestore: true, componentFlags: 0, files: [fileList(dir, '*', true)], dependencies: [] }],
-      excludeFiles: [],
-      excludeFilesFromSnapshot: [],
-    },
-  };
-}
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails naming `what`. */
 async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs: number): Promise<T> {

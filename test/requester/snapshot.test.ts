@@ -11,10 +11,9 @@ import { backup } from '../../src/requester/backup.js';
 import { FrozenFilesystems } from '../../src/requester/fs-freeze.js';
 import { verifyBackupSet } from '../../src/requester/backup-set.js';
 import { restore } from '../../src/requester/restore.js';
-import type { InProcessWriter } from '../../src/vss/writer-events.js';
 import { VssError } from '../../src/vss/errors.js';
 import { HR } from '../../src/vss/hresult.js';
-import { fileList } from '../../src/vss/writer-metadata.js';
+import { dataWriter } from '../support/data-writer.js';
 import { checkRecords, startAppender } from '../support/appender.js';
 import { loopPrereq, makeLoopFs, type FsKind, type LoopFs } from '../support/loop.js';
 import { REPO } from '../support/paths.js';
@@ -34,18 +33,6 @@ function loop(kind: FsKind): LoopFs {
   return l;
 }
 
-function dataWriter(dir: string, hooks: Partial<InProcessWriter> = {}): InProcessWriter {
-  return {
-    metadata: {
-      version: '1.2',
-      identity: { writerId: '6f0f7c8e-1d2b-4c3a-9e8f-0a1b2c3d4e5f', instanceId: '7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d', friendlyName: 'Test Data Writer', usage: 'USERDATA', dataSource: 'OTHER', majorVersion: 1, minorVersion: 0 },
-      components: [{ type: 'FILEGROUP', componentName: 'data', restoreMetadata: false, notifyOnBackupComplete: false, selectable: true, selectableForRestore: true, componentFlags: 0, files: [fileList(dir, '*', true)], dependencies: [] }],
-      excludeFiles: [],
-      excludeFilesFromSnapshot: [],
-    },
-    ...hooks,
-  };
-}
 
 /** Exposes mount i's snapshot: copies the frozen loop device, then mounts the copy read-only. */
 function snapshotCommand(kind: FsKind, work: string): string {
