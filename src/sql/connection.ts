@@ -213,6 +213,13 @@ export class SqlServerConnection {
         if (opts.signal?.aborted) throw abortedError(name, 'connect', opts.signal);
         throw sqlError(e, name, 'connect');
       }
+      // A close while the pool was still connecting does not stop the connect (the pool retries a
+      // session the abort ended): one that completes after the abort is closed here.
+      if (opts.signal?.aborted) {
+        for (const c of sessions) c.close();
+        await pool.close().catch(() => {});
+        throw abortedError(name, 'connect', opts.signal);
+      }
       let identity: ServerIdentity;
       try {
         const p = pool as unknown as { acquire(r: unknown): Promise<unknown>; release(c: unknown): void };
