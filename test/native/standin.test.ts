@@ -6,14 +6,13 @@
  * rule a writer or requester breaks. Wine starts are slow: each test is one Wine start with many
  * assertions.
  */
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect } from 'vitest';
 import { hasCommand, itRequires, prereq } from '../support/prereq.js';
 import { EXAMPLE_TOPOLOGY, REPO } from '../support/paths.js';
-import { WINE, windowsNode, winePath } from '../support/windows-node.js';
+import { runWithDeadline, WINE, windowsNode, winePath } from '../support/windows-node.js';
 import { execAsync } from '../support/exec.js';
 // @ts-expect-error -- plain .mjs helper without type declarations
 import { build } from '../win-standin/build.mjs';
@@ -86,17 +85,6 @@ writeFileSync(outFile, JSON.stringify(out));
 process.exit(0);
 `;
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number | null> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { env, stdio: 'ignore' });
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve(code);
-    });
-  });
-}
-
 const PREFIX = join(tmpdir(), 'mbam-vss-standin-node-prefix');
 let node = '';
 let dll = '';
@@ -136,7 +124,7 @@ async function drive(name: string, scenario: string, mode = 'normal'): Promise<{
   const env = { ...baseEnv(), MBAM_STANDIN_LOG: winePath(logFile), MBAM_STANDIN_SCENARIO: winePath(join(dir, 'scenario.txt')), MBAM_STANDIN_STORE: winePath(join(dir, 'store')) };
   mkdirSync(join(dir, 'store'));
   const distUrl = 'file:///' + winePath(join(REPO, 'dist', 'index.js')).replace(/\\/g, '/');
-  const code = await run(WINE, [node, winePath(join(dir, 'driver.mjs')), distUrl, winePath(EXAMPLE_TOPOLOGY), winePath(join(dir, 'state')), winePath(outFile), winePath(logFile), mode], env, 240_000);
+  const code = await runWithDeadline(WINE, [node, winePath(join(dir, 'driver.mjs')), distUrl, winePath(EXAMPLE_TOPOLOGY), winePath(join(dir, 'state')), winePath(outFile), winePath(logFile), mode], env, 240_000);
   expect(existsSync(outFile), `Windows Node exited ${code} without writing its result (log: ${logFile})`).toBe(true);
   const out = JSON.parse(readFileSync(outFile, 'utf8')) as Out;
   expect(out.fatal).toBeUndefined();
@@ -155,7 +143,7 @@ describe('our hosted writer and requester against the vssapi.dll stand-in (Wine)
     node = await windowsNode();
     dll = (build(mkdtempSync(join(tmpdir(), 'mbam-standin-build-'))) as { dll: string }).dll;
     // A prefix of its own, made once; the stand-in goes where LoadLibraryEx(SEARCH_SYSTEM32) looks.
-    if (!existsSync(join(PREFIX, 'system.reg'))) await run(WINE, [node, '-e', '0'], baseEnv(), 180_000);
+    if (!existsSync(join(PREFIX, 'system.reg'))) await runWithDeadline(WINE, [node, '-e', '0'], baseEnv(), 180_000);
     copyFileSync(dll, join(PREFIX, 'drive_c', 'windows', 'system32', 'vssapi.dll'));
   }, 600_000);
 

@@ -5,14 +5,14 @@
  * CreateVssBackupComponentsInternal returns E_NOTIMPL, and its express-writer factory aborts the
  * process, which the addon detects (ntdll's wine_get_version) and reports instead of calling.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { hasCommand, itRequires, prereq } from '../support/prereq.js';
 import { EXAMPLE_TOPOLOGY, REPO } from '../support/paths.js';
-import { WINE, windowsNode, winePath } from '../support/windows-node.js';
+import { runWithDeadline, WINE, windowsNode, winePath } from '../support/windows-node.js';
 import { HR } from '../../src/vss/hresult.js';
 import { execAsync } from '../support/exec.js';
 
@@ -67,17 +67,6 @@ try {
 writeFileSync(outFile, JSON.stringify(out));
 `;
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number | null> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { env, stdio: 'ignore' });
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve(code);
-    });
-  });
-}
-
 describe('Windows backend under Wine', () => {
   itRequires(wine, 'Windows Node loads the cross-built addon through the package loader and every call answers', async () => {
     await execAsync('npm', ['run', '--silent', 'build:win', '--', '--prebuild'], { cwd: REPO });
@@ -89,7 +78,7 @@ describe('Windows backend under Wine', () => {
     // machine's Linux build, which node-gyp-build would otherwise try first.
     const env = { ...process.env, WINEPREFIX: join(tmpdir(), 'mbam-vss-wineprefix'), WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', NODE_SKIP_PLATFORM_CHECK: '1', PREBUILDS_ONLY: '1' };
     const distUrl = 'file:///' + winePath(join(REPO, 'dist', 'index.js')).replace(/\\/g, '/');
-    const code = await run(WINE, [node, '--expose-gc', winePath(join(dir, 'smoke.mjs')), distUrl, winePath(EXAMPLE_TOPOLOGY), winePath(join(dir, 'state')), winePath(outFile)], env, 240_000);
+    const code = await runWithDeadline(WINE, [node, '--expose-gc', winePath(join(dir, 'smoke.mjs')), distUrl, winePath(EXAMPLE_TOPOLOGY), winePath(join(dir, 'state')), winePath(outFile)], env, 240_000);
     expect(existsSync(outFile), `Windows Node exited ${code} without writing its result`).toBe(true);
     const out = JSON.parse(readFileSync(outFile, 'utf8'));
     expect(out.fatal).toBeUndefined();

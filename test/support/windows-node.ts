@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { execAsync } from './exec.js';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -33,4 +34,19 @@ export function windowsNode(version = process.versions.node): Promise<string> {
 /** The Windows path Wine's Z: drive gives a Linux path. */
 export function winePath(p: string): string {
   return 'Z:' + p.replace(/\//g, '\\');
+}
+
+/**
+ * Runs a program (Node under Wine, say) with output ignored, killed at the deadline; resolves with
+ * its exit code (null when it was killed). Results are read from the file the program writes.
+ */
+export function runWithDeadline(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { env, stdio: 'ignore' });
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
 }

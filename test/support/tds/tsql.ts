@@ -387,6 +387,31 @@ class Parser {
     this.fail(t);
   }
 
+  /**
+   * `PRIVATE KEY ( FILE = '…' [, ENCRYPTION | DECRYPTION BY PASSWORD = '…' ] … )`, after WITH: the
+   * same clause in BACKUP CERTIFICATE and CREATE CERTIFICATE (Learn pages of both statements).
+   */
+  privateKeyOptions(out: { keyFile?: string; encryptionPassword?: string; decryptionPassword?: string }): void {
+    this.word('PRIVATE');
+    this.word('KEY');
+    this.sym('(');
+    do {
+      if (this.optWord('FILE')) {
+        this.sym('=');
+        out.keyFile = this.str();
+      } else {
+        const which = this.word('ENCRYPTION', 'DECRYPTION');
+        this.word('BY');
+        this.word('PASSWORD');
+        this.sym('=');
+        const p = this.str();
+        if (which === 'ENCRYPTION') out.encryptionPassword = p;
+        else out.decryptionPassword = p;
+      }
+    } while (this.optSym(','));
+    this.sym(')');
+  }
+
   typeName(): string {
     const t = this.word();
     if (this.optSym('(')) {
@@ -744,26 +769,7 @@ class Parser {
       this.sym('=');
       const file = this.str();
       const out: Extract<Statement, { kind: 'backup-certificate' }> = { kind: 'backup-certificate', certificate, file, line: 0, text: '' };
-      if (this.optWord('WITH')) {
-        this.word('PRIVATE');
-        this.word('KEY');
-        this.sym('(');
-        do {
-          if (this.optWord('FILE')) {
-            this.sym('=');
-            out.keyFile = this.str();
-          } else {
-            const which = this.word('ENCRYPTION', 'DECRYPTION');
-            this.word('BY');
-            this.word('PASSWORD');
-            this.sym('=');
-            const p = this.str();
-            if (which === 'ENCRYPTION') out.encryptionPassword = p;
-            else out.decryptionPassword = p;
-          }
-        } while (this.optSym(','));
-        this.sym(')');
-      }
+      if (this.optWord('WITH')) this.privateKeyOptions(out);
       return out;
     }
     // https://learn.microsoft.com/sql/relational-databases/backup-restore/create-a-transact-sql-snapshot-backup
@@ -810,26 +816,7 @@ class Parser {
       this.word('FILE');
       this.sym('=');
       const out: Extract<Statement, { kind: 'create-certificate' }> = { kind: 'create-certificate', certificate, file: this.str(), line: 0, text: '' };
-      if (this.optWord('WITH')) {
-        this.word('PRIVATE');
-        this.word('KEY');
-        this.sym('(');
-        do {
-          if (this.optWord('FILE')) {
-            this.sym('=');
-            out.keyFile = this.str();
-          } else {
-            const which = this.word('ENCRYPTION', 'DECRYPTION');
-            this.word('BY');
-            this.word('PASSWORD');
-            this.sym('=');
-            const p = this.str();
-            if (which === 'ENCRYPTION') out.encryptionPassword = p;
-            else out.decryptionPassword = p;
-          }
-        } while (this.optSym(','));
-        this.sym(')');
-      }
+      if (this.optWord('WITH')) this.privateKeyOptions(out);
       return out;
     }
     return this.notModelled();
