@@ -9,7 +9,7 @@ import { SqlServerConnection, describeServer } from '../sql/connection.js';
 import { hasCertificate } from '../sql/discovery.js';
 import { quoteIdentifier } from '../sql/quote.js';
 import { withDeadline } from '../util/deadline.js';
-import { VssError } from '../vss/errors.js';
+import { throwIfAborted, VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { lastSuccessfulBackup } from './history.js';
 import { findServer, RECOVERY_CERTIFICATE, type DatabaseRole, type ServerTopology, type Topology } from './topology.js';
@@ -154,7 +154,7 @@ export async function runHealth(o: HealthOptions): Promise<HealthResult[]> {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const t = o.topology;
   const signal = o.signal;
-  throwIfAborted(signal);
+  throwIfAborted(signal, 'the health check');
   const checks: [CheckName, () => Promise<Outcome> | Outcome][] = [
     ['recovery-db', () => databaseCheck(t, 'recovery', timeoutMs, true, signal)],
     ['compliance-db', () => databaseCheck(t, 'complianceAudit', timeoutMs, false, signal)],
@@ -179,14 +179,8 @@ export async function runHealth(o: HealthOptions): Promise<HealthResult[]> {
     }),
   );
   // An aborted run has no results worth reporting: each check failed because it was stopped.
-  throwIfAborted(signal);
+  throwIfAborted(signal, 'the health check');
   return results;
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (!signal?.aborted) return;
-  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
-  throw new VssError(HR.E_ABORT, { message: `health check stopped: ${reason}`, category: 'aborted', cause: signal.reason });
 }
 
 /** 0 all pass, 1 only warnings, 3 any capability down. */

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, normalize, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
-import { VssError } from '../vss/errors.js';
+import { throwIfAborted, VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { isGuid, type Guid } from '../vss/guid.js';
 import { errnoCode, openDirectory, openRegularFile, safeFs, walkDirs } from '../platform/safe-fs.js';
@@ -127,15 +127,6 @@ export function insideTarget(target: string, source: string): string {
   return dest;
 }
 
-/** The error an abort (an AbortSignal) ends an operation with. */
-export function abortedError(what: string, signal?: AbortSignal): VssError {
-  const reason = signal?.reason instanceof Error && signal.reason.name !== 'AbortError' ? `: ${signal.reason.message}` : '';
-  return new VssError(HR.E_ABORT, { message: `${what} was aborted${reason}`, category: 'aborted', ...(signal?.reason !== undefined ? { cause: signal.reason } : {}) });
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw abortedError(what, signal);
-}
 
 const read = promisify(fs.read);
 

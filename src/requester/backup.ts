@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import type { BackupTypeName, WriterStateName } from '../vss/enums.js';
-import { VssError } from '../vss/errors.js';
+import { abortError, VssError } from '../vss/errors.js';
 import type { Guid } from '../vss/guid.js';
 import { HR } from '../vss/hresult.js';
 import { componentKey, type FileDescriptor, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
@@ -33,7 +33,7 @@ import {
 import { CleanupStack, describeFailures, type CleanupFailure } from './cleanup.js';
 import type { InProcessWriter, WriterEvent } from '../vss/writer-events.js';
 import { candidates, selectComponents } from './selection.js';
-import { abortError, WriterSession, type Participant, type WriterOutcome } from './session.js';
+import { WriterSession, type Participant, type WriterOutcome } from './session.js';
 
 export type { WriterOutcome } from './session.js';
 

@@ -15,10 +15,9 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { VssError } from '../vss/errors.js';
+import { abortError, VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { posixAddon, type PosixAddon } from '../platform/native.js';
-import { abortError } from './session.js';
 
 /** O_DIRECT wants the offset, the length and the buffer's address aligned to the logical block size. */
 const ALIGN = 4096;

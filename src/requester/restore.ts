@@ -15,13 +15,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { basename, dirname, join, normalize, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
-import { VssError } from '../vss/errors.js';
+import { throwIfAborted, VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import { componentKey, type FileDescriptor, type WriterMetadata } from '../vss/writer-metadata.js';
 import { SQL_WRITER_ID } from '../vss/known-writers.js';
 import { posixAddon } from '../platform/native.js';
 import { describeKind, entryKind, errnoCode, openDirectory, safeFs, walkDirs, WalkError } from '../platform/safe-fs.js';
-import { hashDescriptor, insideSet, insideTarget, openInSet, throwIfAborted, verifyBackupSet, type ManifestFile } from './backup-set.js';
+import { hashDescriptor, insideSet, insideTarget, openInSet, verifyBackupSet, type ManifestFile } from './backup-set.js';
 import { failureDetails, EVENT_HANDLER, writerFailureCode, type InProcessWriter, type WriterEventContext } from '../vss/writer-events.js';
 import { WriterSession } from './session.js';
 

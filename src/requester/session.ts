@@ -8,7 +8,7 @@
  * VSS_E_WRITERERROR_TIMEOUT and goes on to Abort, as VSS does with a writer that does not answer.
  */
 import type { WriterStateName } from '../vss/enums.js';
-import { VssError } from '../vss/errors.js';
+import { abortError, VssError } from '../vss/errors.js';
 import type { Guid } from '../vss/guid.js';
 import { HR, hresultInfo } from '../vss/hresult.js';
 import { componentKey, type WriterComponent, type WriterMetadata } from '../vss/writer-metadata.js';
@@ -53,12 +53,6 @@ export interface SessionOptions {
 
 const LEVEL_ORDER = { FRONT_END: 0, BACK_END: 1, SYSTEM: 2 } as const;
 
-/** The error an abort rejects with: the signal's reason when it is one already, else E_ABORT. */
-export function abortError(signal: AbortSignal, what: string): VssError {
-  const r: unknown = signal.reason;
-  if (r instanceof VssError) return r;
-  return new VssError(HR.E_ABORT, { message: `${what} was aborted${r instanceof Error && r.name !== 'AbortError' ? `: ${r.message}` : ''}`, category: 'aborted', cause: r });
-}
 
 /** Rejects with `abortError` as soon as `signal` aborts; never settles otherwise. */
 export function whenAborted(signal: AbortSignal | undefined, what: string): { promise: Promise<never>; dispose(): void } {

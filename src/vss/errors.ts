@@ -98,3 +98,19 @@ function describe(v: unknown): string {
   if (typeof v === 'object') return 'an object';
   return String(v);
 }
+
+/**
+ * The error an operation a caller stopped (an AbortSignal) ends with: a VssError given as the
+ * signal's reason as it is (the CLI's "interrupted by SIGINT"), else E_ABORT naming what was
+ * stopped and why.
+ */
+export function abortError(signal: AbortSignal | undefined, what: string): VssError {
+  const r: unknown = signal?.reason;
+  if (r instanceof VssError) return r;
+  return new VssError(HR.E_ABORT, { message: `${what} was aborted${r instanceof Error && r.name !== 'AbortError' ? `: ${r.message}` : ''}`, category: 'aborted', ...(r !== undefined ? { cause: r } : {}) });
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw abortError(signal, what);
+}
+
