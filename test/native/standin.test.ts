@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect } from 'vitest';
 import { hasCommand, itRequires, prereq } from '../support/prereq.js';
 import { EXAMPLE_TOPOLOGY, REPO } from '../support/paths.js';
-import { runWithDeadline, WINE, windowsNode, winePath } from '../support/windows-node.js';
-import { execAsync } from '../support/exec.js';
+import { ensureWindowsPrebuild, runWithDeadline, WINE, windowsNode, winePath } from '../support/windows-node.js';
 // @ts-expect-error -- plain .mjs helper without type declarations
 import { build } from '../win-standin/build.mjs';
 
@@ -139,7 +138,7 @@ const COMGLB_EXCEPTION_DONOT_HANDLE = 1;
 describe('our hosted writer and requester against the vssapi.dll stand-in (Wine)', () => {
   beforeAll(async () => {
     if (!standin.ok) return;
-    await execAsync('npm', ['run', '--silent', 'build:win', '--', '--prebuild'], { cwd: REPO });
+    await ensureWindowsPrebuild(REPO);
     node = await windowsNode();
     dll = (build(mkdtempSync(join(tmpdir(), 'mbam-standin-build-'))) as { dll: string }).dll;
     // A prefix of its own, made once; the stand-in goes where LoadLibraryEx(SEARCH_SYSTEM32) looks.

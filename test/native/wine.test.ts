@@ -12,9 +12,8 @@ import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { hasCommand, itRequires, prereq } from '../support/prereq.js';
 import { EXAMPLE_TOPOLOGY, REPO } from '../support/paths.js';
-import { runWithDeadline, WINE, windowsNode, winePath } from '../support/windows-node.js';
+import { ensureWindowsPrebuild, runWithDeadline, WINE, windowsNode, winePath } from '../support/windows-node.js';
 import { HR } from '../../src/vss/hresult.js';
-import { execAsync } from '../support/exec.js';
 
 const wine = prereq(existsSync(WINE) && hasCommand('x86_64-w64-mingw32-g++-posix'), 'Wine and MinGW-w64 (apt-get install wine64 g++-mingw-w64-x86-64)');
 
@@ -69,7 +68,7 @@ writeFileSync(outFile, JSON.stringify(out));
 
 describe('Windows backend under Wine', () => {
   itRequires(wine, 'Windows Node loads the cross-built addon through the package loader and every call answers', async () => {
-    await execAsync('npm', ['run', '--silent', 'build:win', '--', '--prebuild'], { cwd: REPO });
+    await ensureWindowsPrebuild(REPO);
     const node = await windowsNode();
     const dir = mkdtempSync(join(tmpdir(), 'mbam-wine-'));
     writeFileSync(join(dir, 'smoke.mjs'), SMOKE);

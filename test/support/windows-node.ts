@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { execAsync } from './exec.js';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export const WINE = '/usr/lib/wine/wine64';
 
@@ -49,4 +50,34 @@ export function runWithDeadline(cmd: string, args: string[], env: NodeJS.Process
       resolve(code);
     });
   });
+}
+
+const PREBUILD_INPUTS = ['native', 'binding.gyp', 'scripts/build-win.mjs'];
+
+function sourcesHash(repo: string): string {
+  const h = createHash('sha256');
+  const walk = (rel: string): void => {
+    const abs = join(repo, rel);
+    if (statSync(abs).isDirectory()) for (const e of readdirSync(abs).sort()) walk(join(rel, e));
+    else h.update(`${rel}\0`).update(readFileSync(abs)).update('\0');
+  };
+  for (const p of PREBUILD_INPUTS) walk(p);
+  return h.digest('hex');
+}
+
+/**
+ * The win32-x64 prebuild that Windows Node loads (node-gyp-build with PREBUILDS_ONLY), built by
+ * MinGW from the current sources: rebuilt unless a stamp records the hash of exactly
+ * these sources, so that the Wine test files share one build and never test a stale one.
+ */
+export async function ensureWindowsPrebuild(repo: string): Promise<void> {
+  // Beside the build, not in prebuilds/: that directory is packed.
+  const stamp = join(repo, 'build-win', 'prebuild-sources.sha256');
+  const want = sourcesHash(repo);
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  await execAsync('npm', ['run', '--silent', 'build:win', '--', '--prebuild'], { cwd: repo });
+  mkdirSync(dirname(stamp), { recursive: true });
+  const tmp = `${stamp}.${process.pid}.tmp`;
+  writeFileSync(tmp, want);
+  renameSync(tmp, stamp);
 }
