@@ -104,12 +104,14 @@ export function registerServeCommand(program: Command): void {
           });
           return;
         }
-        const topology = loadTopology(opts.topology);
-        const server = resolveServer(topology, opts.server ?? hostname());
+        // Removing the service must not depend on the topology it was installed with: that file
+        // may be gone or no longer name this server.
         if (opts.uninstallService) {
           out.info(svc.uninstallHostedWriterService() ? `removed the ${svc.HOSTED_WRITER_SERVICE} service` : `the ${svc.HOSTED_WRITER_SERVICE} service was not installed`);
           return;
         }
+        const topology = loadTopology(opts.topology);
+        const server = resolveServer(topology, opts.server ?? hostname());
         if (opts.installService) {
           const problems = serviceLoginProblems(server);
           if (problems.length) {

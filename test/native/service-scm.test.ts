@@ -285,8 +285,7 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       expect(failed.serviceSpecificExitCode >>> 0).toBe(invalidInput('--server', 'x', 'y').hresult >>> 0);
       expect(subscribes()).toHaveLength(2);
 
-      // 5. Uninstall: gone from the SCM.
-      writeFileSync(join(host, 'topology.json'), topology('SVC01'));
+      // 5. Uninstall, with the topology that no longer names this server: gone from the SCM.
       const removed = await cli([...serveArgs, '--uninstall-service']);
       expect(removed.code, removed.stderr).toBe(0);
       expect(removed.stdout + removed.stderr).toMatch(/removed the MbamVssWriter service/);
