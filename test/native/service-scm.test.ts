@@ -260,6 +260,8 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       const running2 = await until('RUNNING again, in a new process', () => statuses().find((s) => s.state === RUNNING && s.pid !== running1.pid), 60_000, context);
       const order = standin().filter((l) => l.ev === 'load' || l.ev === 'IVssWriterImpl.Subscribe' || (l.ev === 'IVssWriterImpl.Unsubscribe' && l['phase'] === 'end')).map((l) => (l.ev === 'load' ? `load ${l['pid']}` : l.ev));
       expect(order).toEqual([`load ${running1.pid}`, 'IVssWriterImpl.Subscribe', 'IVssWriterImpl.Unsubscribe', `load ${running2.pid}`, 'IVssWriterImpl.Subscribe']);
+      // After SERVICE_STOPPED the process ends by itself; nothing of it lingers.
+      expect(await probeCmd('waitexit', String(running1.pid), '30000')).toMatchObject({ ok: true });
 
       // 3. STOP (as `sc stop` sends it): the writer unsubscribes, then STOPPED with no error.
       expect(await probeCmd('stop', HOSTED_WRITER_SERVICE)).toMatchObject({ ok: true });
@@ -269,6 +271,9 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       const stopping = statuses().filter((s) => s.t > running2.t && s.t < stopped.t).map((s) => s.state);
       expect(stopping.slice(stopping.indexOf(STOP_PENDING) < 0 ? stopping.length : stopping.indexOf(STOP_PENDING)).every((st) => st === STOP_PENDING)).toBe(true);
       expect(standin().filter((l) => l.ev === 'IVssWriterImpl.Unsubscribe' && l['phase'] === 'end')).toHaveLength(2);
+      const exited = await probeCmd('waitexit', String(running2.pid), '30000');
+      expect(exited, 'the service process exits after reporting STOPPED').toMatchObject({ ok: true });
+      if (exited['gone'] === false) expect(exited['exitCode']).toBe(0);
 
       // 4. A start that fails (the topology no longer names this server): STOPPED with
       //    ERROR_SERVICE_SPECIFIC_ERROR and the HRESULT as the service-specific code, which

@@ -598,6 +598,40 @@ static int cmd_delete(const WCHAR *name)
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* waitexit <pid> <ms>: whether the service's process ended after it reported SERVICE_STOPPED.
+ * Learn: "Service ServiceMain Function" / "SetServiceStatus function": after reporting
+ * SERVICE_STOPPED a service process "should" perform cleanup and exit (the SCM may terminate it). */
+static int cmd_waitexit(const WCHAR *pid_s, const WCHAR *ms_s)
+{
+    jbuf b = {0};
+    DWORD pid = (DWORD)wcstoul(pid_s, NULL, 10), ms = (DWORD)wcstoul(ms_s, NULL, 10);
+    /* Learn: "OpenProcess function": SYNCHRONIZE is the right WaitForSingleObject needs;
+     * PROCESS_QUERY_LIMITED_INFORMATION the one GetExitCodeProcess needs. A process that no longer
+     * exists makes OpenProcess fail (ERROR_INVALID_PARAMETER). */
+    HANDLE h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+    jb_begin(&b, "waitexit");
+    if (!h) {
+        DWORD err = GetLastError();
+        jb_bool(&b, "ok", err == ERROR_INVALID_PARAMETER);
+        jb_bool(&b, "gone", TRUE);
+        jb_u32(&b, "error", err);
+    } else {
+        /* Learn: "WaitForSingleObject function": WAIT_OBJECT_0 when the process object is signaled
+         * (it has terminated), WAIT_TIMEOUT (258) otherwise. "GetExitCodeProcess function". */
+        DWORD w = WaitForSingleObject(h, ms), code = 0;
+        BOOL exited = w == WAIT_OBJECT_0 && GetExitCodeProcess(h, &code);
+        jb_bool(&b, "ok", exited);
+        jb_bool(&b, "gone", FALSE);
+        if (exited) jb_u32(&b, "exitCode", code);
+        else jb_u32(&b, "error", w == WAIT_TIMEOUT ? WAIT_TIMEOUT : GetLastError());
+        CloseHandle(h);
+    }
+    jb_end(&b);
+    emit_stdout(&b);
+    free(b.p);
+    return 0;
+}
+
 static int usage(void)
 {
     static const char text[] =
@@ -605,7 +639,8 @@ static int usage(void)
         "       scm_probe watch  <name> <outFile> <stopFile>\n"
         "       scm_probe stop   <name>\n"
         "       scm_probe start  <name>\n"
-        "       scm_probe delete <name>\n";
+        "       scm_probe delete <name>\n"
+        "       scm_probe waitexit <pid> <ms>\n";
     write_all(GetStdHandle(STD_ERROR_HANDLE), text, sizeof text - 1);
     return 2;
 }
@@ -619,5 +654,6 @@ int wmain(int argc, wchar_t **argv)
     if (!wcscmp(cmd, L"stop") && argc == 3) return cmd_stop(name);
     if (!wcscmp(cmd, L"start") && argc == 3) return cmd_start(name);
     if (!wcscmp(cmd, L"delete") && argc == 3) return cmd_delete(name);
+    if (!wcscmp(cmd, L"waitexit") && argc == 4) return cmd_waitexit(argv[2], argv[3]);
     return usage();
 }
