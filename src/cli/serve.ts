@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
+import { posix, win32 } from 'node:path';
 import type { ServerTopology } from '../mbam/topology.js';
 import { invalidInput } from '../vss/errors.js';
 import { action, beforeParse, stateDirOf, type GlobalOptions } from './common.js';
@@ -10,10 +11,17 @@ import { action, beforeParse, stateDirOf, type GlobalOptions } from './common.js
  * an {env} secret is not in a service's environment (the SCM's is fixed at boot).
  */
 export function serviceLoginProblems(server: ServerTopology): string[] {
+  const problems: string[] = [];
   const auth = server.sql.auth;
-  if (auth.type === 'integrated') return ['sql.auth is integrated, which the SQL driver (tedious) cannot do as a service account; use SQL authentication'];
-  if ('env' in auth.password) return [`sql.auth.password comes from environment variable ${auth.password.env}, which the service does not have; use { "file": ... }`];
-  return [];
+  // The service's working directory is %SystemRoot%\System32: a relative path would be read there.
+  const relative = (field: string, file: string) => {
+    if (!win32.isAbsolute(file) && !posix.isAbsolute(file)) problems.push(`${field} is the relative path ${file}, which the service would look up in its own working directory; give the full path`);
+  };
+  if (auth.type === 'integrated') problems.push('sql.auth is integrated, which the SQL driver (tedious) cannot do as a service account; use SQL authentication');
+  else if ('env' in auth.password) problems.push(`sql.auth.password comes from environment variable ${auth.password.env}, which the service does not have; use { "file": ... }`);
+  else relative('sql.auth.password.file', auth.password.file);
+  if (server.sql.caFile) relative('sql.caFile', server.sql.caFile);
+  return problems;
 }
 
 /** At service start: log in once, so that a wrong password shows in the event log now, not at the next backup. */
@@ -68,36 +76,35 @@ export function registerServeCommand(program: Command): void {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const freezeTimeoutMs = ms(opts.freezeTimeout, '--freeze-timeout');
         const commandTimeoutMs = ms(opts.commandTimeout, '--command-timeout');
-        const [{ HostedWriter }, { mbamWriterHandlers }, { loadTopology }, { buildMbamWriterMetadata, resolveServer }, svc, { VssError }, { HR }] = await Promise.all([
-          import('../hosted/hosted-writer.js'),
-          import('../mbam/hosted-handlers.js'),
-          import('../mbam/topology.js'),
-          import('../mbam/writer-definition.js'),
-          import('../platform/windows-service.js'),
-          import('../vss/errors.js'),
-          import('../vss/hresult.js'),
-        ]);
-        const stateDir = await stateDirOf(g);
         const start = async (asService: boolean) => {
+          const [{ HostedWriter }, { mbamWriterHandlers }, { loadTopology }, { buildMbamWriterMetadata, resolveServer }] = await Promise.all([
+            import('../hosted/hosted-writer.js'),
+            import('../mbam/hosted-handlers.js'),
+            import('../mbam/topology.js'),
+            import('../mbam/writer-definition.js'),
+          ]);
+          const stateDir = await stateDirOf(g);
           const topology = loadTopology(opts.topology);
           const server = resolveServer(topology, opts.server ?? hostname());
           if (asService) await checkServiceSqlLogin(server);
           const writer = new HostedWriter({
             metadata: buildMbamWriterMetadata(topology, server.name, hostname()),
             freezeTimeoutMs,
-            ...mbamWriterHandlers({
-              server,
-              stateDir,
-              ...(opts.preRestoreCommand ? { preRestoreCommand: opts.preRestoreCommand } : {}),
-              ...(opts.postRestoreCommand ? { postRestoreCommand: opts.postRestoreCommand } : {}),
-              commandTimeoutMs,
-            }),
+            ...mbamWriterHandlers({ server, stateDir, ...restore }),
           });
           await writer.subscribe();
           return { writer, server };
         };
+        const restore = {
+          ...(opts.preRestoreCommand ? { preRestoreCommand: opts.preRestoreCommand } : {}),
+          ...(opts.postRestoreCommand ? { postRestoreCommand: opts.postRestoreCommand } : {}),
+          commandTimeoutMs,
+        };
+        const svc = await import('../platform/windows-service.js');
         if (opts.service) {
-          // The SCM connection comes first; everything else happens while START_PENDING is reported.
+          // The SCM allows a service 30 s to connect ("StartServiceCtrlDispatcherW function"): only
+          // the service module is loaded before the dispatcher; the rest runs while START_PENDING
+          // is reported.
           await svc.runAsService(async () => {
             const { writer } = await start(true);
             return () => writer.unsubscribe();
@@ -110,23 +117,30 @@ export function registerServeCommand(program: Command): void {
           out.info(svc.uninstallHostedWriterService() ? `removed the ${svc.HOSTED_WRITER_SERVICE} service` : `the ${svc.HOSTED_WRITER_SERVICE} service was not installed`);
           return;
         }
-        const topology = loadTopology(opts.topology);
-        const server = resolveServer(topology, opts.server ?? hostname());
         if (opts.installService) {
+          const [{ loadTopology }, { resolveServer }, { VssError }, { HR }] = await Promise.all([
+            import('../mbam/topology.js'),
+            import('../mbam/writer-definition.js'),
+            import('../vss/errors.js'),
+            import('../vss/hresult.js'),
+          ]);
+          const server = resolveServer(loadTopology(opts.topology), opts.server ?? hostname());
           const problems = serviceLoginProblems(server);
           if (problems.length) {
             throw new VssError(HR.E_INVALIDARG, {
               message: `the ${svc.HOSTED_WRITER_SERVICE} service (LocalSystem) could not log in to SQL Server ${server.name}:\n` + problems.map((p) => `  - ${p}`).join('\n'),
               category: 'input',
-              hint: 'Use "auth": { "type": "sql", ... } with the password in a file (readable by SYSTEM and Administrators only).',
+              hint: 'Use "auth": { "type": "sql", ... } with the password in a file given by its full path (readable by SYSTEM and Administrators only).',
             });
           }
-          svc.installHostedWriterService(svc.hostedWriterServiceArgs({ topologyFile: opts.topology, server: server.name, stateDir }));
+          // Everything the foreground writer would use goes on the service's command line, paths
+          // made absolute: the service starts in %SystemRoot%\System32.
+          svc.installHostedWriterService(svc.hostedWriterServiceArgs({ topologyFile: opts.topology, server: server.name, stateDir: await stateDirOf(g), freezeTimeoutMs, ...restore }));
           svc.startHostedWriterService();
           out.info(`installed and started the ${svc.HOSTED_WRITER_SERVICE} service (automatic start)`);
           return;
         }
-        const { writer } = await start(false);
+        const { writer, server } = await start(false);
         out.info(`MBAM writer for ${server.name} subscribed to VSS; press Ctrl-C to stop`);
         await new Promise<void>((resolve) => {
           const stop = () => resolve();

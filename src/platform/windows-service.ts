@@ -35,8 +35,29 @@ export function windowsCommandLine(argv: string[]): string {
   return argv.map(quoteWindowsArg).join(' ');
 }
 
-export function hostedWriterServiceArgs(o: { topologyFile: string; server: string; stateDir: string }): string[] {
-  return [process.execPath, resolve(PACKAGE_ROOT, 'dist', 'cli', 'main.js'), 'serve', '--service', '--topology', resolve(o.topologyFile), '--server', o.server, '--state-dir', o.stateDir];
+export interface HostedWriterServiceOptions {
+  topologyFile: string;
+  server: string;
+  stateDir: string;
+  freezeTimeoutMs?: number;
+  preRestoreCommand?: string;
+  postRestoreCommand?: string;
+  commandTimeoutMs?: number;
+}
+
+/**
+ * `serve --service` with everything the foreground `serve` was given; paths absolute, because a
+ * service starts in %SystemRoot%\System32.
+ */
+export function hostedWriterServiceArgs(o: HostedWriterServiceOptions): string[] {
+  return [
+    process.execPath, resolve(PACKAGE_ROOT, 'dist', 'cli', 'main.js'), 'serve', '--service',
+    '--topology', resolve(o.topologyFile), '--server', o.server, '--state-dir', resolve(o.stateDir),
+    ...(o.freezeTimeoutMs !== undefined ? ['--freeze-timeout', String(o.freezeTimeoutMs)] : []),
+    ...(o.preRestoreCommand !== undefined ? ['--pre-restore-command', o.preRestoreCommand] : []),
+    ...(o.postRestoreCommand !== undefined ? ['--post-restore-command', o.postRestoreCommand] : []),
+    ...(o.commandTimeoutMs !== undefined ? ['--command-timeout', String(o.commandTimeoutMs)] : []),
+  ];
 }
 
 /** Creates the service; an existing one (a reinstall) is stopped, waited for, and deleted first. */

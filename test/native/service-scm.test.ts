@@ -8,9 +8,12 @@
  * One Wine session runs the whole story (the probe's watcher keeps it alive; when a Wine session
  * ends, services.exe shuts its services down, and a new session starts AUTO_START services again
  * as a boot would): install while SQL Server does not answer, reinstall while running, stop,
- * a start that fails, uninstall.
+ * a start that fails, uninstall while the service is starting. Shutdown is not exercised: at the
+ * end of a session Wine 8.0 ended our running service's process without its control handler
+ * getting to Unsubscribe (observed), where Windows sends SERVICE_CONTROL_SHUTDOWN first.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -45,7 +48,7 @@ const SERVICE_AUTO_START = 2;
 
 // Inside the test prefix, C:\mbam-test is <prefix>/drive_c/mbam-test.
 const WIN_DIR = 'C:\\mbam-test';
-const TEMPLATE = join(tmpdir(), 'mbam-vss-service-prefix-template-v1');
+
 
 // The service gets its environment from the SCM, which builds it from the registry (as on
 // Windows), not from the shell that installed it: the test settings go there.
@@ -99,7 +102,7 @@ function wine(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promis
 }
 
 /** A SQL Server address that accepts connections and, while held, never answers the pre-login. */
-function silentSqlServer(): Promise<{ server: Server; port: number; held: Socket[]; release: () => void; accepted: () => number }> {
+function silentSqlServer(): Promise<{ server: Server; port: number; held: Socket[]; hold: () => void; release: () => void; accepted: () => number }> {
   const held: Socket[] = [];
   let holding = true;
   let accepted = 0;
@@ -117,6 +120,9 @@ function silentSqlServer(): Promise<{ server: Server; port: number; held: Socket
         port,
         held,
         accepted: () => accepted,
+        hold: () => {
+          holding = true;
+        },
         release: () => {
           holding = false;
           for (const s of held.splice(0)) s.destroy();
@@ -132,15 +138,19 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
   let dll = '';
   let run = '';
   let env: NodeJS.ProcessEnv = {};
+  let out = '';
 
   beforeAll(async () => {
     if (!scm.ok) return;
     await ensureWindowsPrebuild(REPO);
     node = await windowsNode();
-    const out = mkdtempSync(join(tmpdir(), 'mbam-scm-build-'));
+    out = mkdtempSync(join(tmpdir(), 'mbam-scm-build-'));
     dll = (buildStandin(out) as { dll: string }).dll;
     probe = join(out, 'scm_probe.exe');
     await execAsync('x86_64-w64-mingw32-gcc', ['-O1', '-Wall', '-Werror', '-municode', '-o', probe, join(REPO, 'test', 'win-service', 'scm_probe.c'), '-ladvapi32']);
+    // Named by what it holds, so that a changed registry file or Wine version makes a new one.
+    const wineVersion = (await execAsync(WINE, ['--version'])).trim();
+    const TEMPLATE = join(tmpdir(), `mbam-vss-service-prefix-${createHash('sha256').update(TEMPLATE_REG + wineVersion).digest('hex').slice(0, 12)}`);
     if (!existsSync(join(TEMPLATE, '.ready'))) {
       // Made once and copied per run: a run starts from a prefix with no service of ours in it.
       const tmp = `${TEMPLATE}.tmp-${process.pid}`;
@@ -152,8 +162,12 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       // The registry reaches system.reg when the session ends.
       await runWithDeadline(WINESERVER, ['-w'], tenv, 60_000);
       writeFileSync(join(tmp, '.ready'), '');
-      rmSync(TEMPLATE, { recursive: true, force: true });
-      renameSync(tmp, TEMPLATE);
+      // Another run may have made it meanwhile: keep theirs (a copy may be reading it).
+      try {
+        renameSync(tmp, TEMPLATE);
+      } catch {
+        rmSync(tmp, { recursive: true, force: true });
+      }
     }
     run = mkdtempSync(join(tmpdir(), 'mbam-scm-'));
     await execAsync('cp', ['-a', TEMPLATE, join(run, 'prefix')]);
@@ -162,12 +176,13 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
   }, 600_000);
 
   afterAll(async () => {
+    if (out) rmSync(out, { recursive: true, force: true });
     if (!run) return;
     await runWithDeadline(WINESERVER, ['-k'], env, 30_000);
     rmSync(run, { recursive: true, force: true });
   });
 
-  itRequires(scm, 'dispatcher first, START_PENDING checkpoints while SQL Server is silent, RUNNING, reinstall while running, STOP, a failed start with its HRESULT, uninstall', async () => {
+  itRequires(scm, 'dispatcher first, START_PENDING checkpoints while SQL Server is silent, RUNNING, reinstall while running, STOP, a failed start with its HRESULT, uninstall while starting', async () => {
     const host = join(run, 'prefix', 'drive_c', 'mbam-test');
     mkdirSync(join(host, 'state'), { recursive: true });
     mkdirSync(join(host, 'store'), { recursive: true });
@@ -249,7 +264,7 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       // (Dependencies as the SCM stores them, DependOnService: Wine 8.0's QueryServiceConfig omits them.)
       expect(config).toMatchObject({ ok: true, serviceType: SERVICE_WIN32_OWN_PROCESS, startType: SERVICE_AUTO_START, dependOnService: ['EventSystem', 'VSS'] });
       const argv = commandLineToArgv(config['binaryPathName'] as string);
-      expect(argv.slice(2)).toEqual(['serve', '--service', '--topology', `${WIN_DIR}\\topology.json`, '--server', 'SVC01', '--state-dir', `${WIN_DIR}\\state`]);
+      expect(argv.slice(2)).toEqual(['serve', '--service', '--topology', `${WIN_DIR}\\topology.json`, '--server', 'SVC01', '--state-dir', `${WIN_DIR}\\state`, '--freeze-timeout', '60000', '--command-timeout', '120000']);
 
       // 2. Reinstall while it runs: the old service is stopped and waited for (its writer
       //    unsubscribes), then deleted and created again, and the new one runs. (Before: STOP was
@@ -264,7 +279,9 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       expect(await probeCmd('waitexit', String(running1.pid), '30000')).toMatchObject({ ok: true });
 
       // 3. STOP (as `sc stop` sends it): the writer unsubscribes, then STOPPED with no error.
-      expect(await probeCmd('stop', HOSTED_WRITER_SERVICE)).toMatchObject({ ok: true });
+      // The handler reports STOP_PENDING before it returns ("Service Control Handler Function"), so
+      // ControlService hands back that state and a second STOP is not delivered meanwhile.
+      expect(await probeCmd('stop', HOSTED_WRITER_SERVICE)).toMatchObject({ ok: true, state: STOP_PENDING });
       const stopped = await until('STOPPED after STOP', () => statuses().find((s) => s.t > running2.t && s.state === STOPPED), 60_000, context);
       expect(stopped).toMatchObject({ win32ExitCode: 0, serviceSpecificExitCode: 0, checkpoint: 0, pid: 0 });
       // After STOP_PENDING the only valid next state is STOPPED ("Service State Transitions").
@@ -289,15 +306,32 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       expect(failed.win32ExitCode).toBe(ERROR_SERVICE_SPECIFIC_ERROR);
       expect(failed.serviceSpecificExitCode >>> 0).toBe(invalidInput('--server', 'x', 'y').hresult >>> 0);
       expect(subscribes()).toHaveLength(2);
+      const failedPid = statuses().filter((s) => s.t > stopped.t && s.pid).at(-1)?.pid;
+      expect(failedPid).toBeTruthy();
+      expect(await probeCmd('waitexit', String(failedPid), '30000'), 'the process of a failed start exits').toMatchObject({ ok: true });
 
-      // 5. Uninstall, with the topology that no longer names this server: gone from the SCM.
+      // 5. Uninstall while the service is starting (its SQL login check waits again), with a
+      //    topology that no longer names this server: a starting service accepts no STOP, so the
+      //    uninstall waits out the start, stops it, and only then reports it removed; the writer
+      //    does not run on. (Before: the STOP was refused, the delete only marked the service, and
+      //    the writer came up afterwards and stayed.)
+      const unsubscribed = () => standin().filter((l) => l.ev === 'IVssWriterImpl.Unsubscribe' && l['phase'] === 'end');
+      writeFileSync(join(host, 'topology.json'), topology('SVC01'));
+      sql.hold();
+      const acceptedBefore = sql.accepted();
+      expect(await probeCmd('start', HOSTED_WRITER_SERVICE)).toMatchObject({ ok: true });
+      await until('the starting service to try its SQL Server login', () => sql.accepted() > acceptedBefore, 60_000, context);
+      writeFileSync(join(host, 'topology.json'), topology('ANOTHER01'));
       const removed = await cli([...serveArgs, '--uninstall-service']);
       expect(removed.code, removed.stderr).toBe(0);
       expect(removed.stdout + removed.stderr).toMatch(/removed the MbamVssWriter service/);
       await until('the service is gone', () => watch().at(-1)?.ev === 'absent', 30_000, context);
+      expect(subscribes().length, 'every writer that subscribed has unsubscribed').toBe(unsubscribed().length);
+
     } finally {
       writeFileSync(join(host, 'stop.flag'), '');
       await until('the watcher to end', () => watcher.exitCode !== null || watcher.signalCode !== null, 30_000).catch(() => watcher.kill('SIGKILL'));
+      sql.release();
       sql.server.close();
     }
   }, 420_000);

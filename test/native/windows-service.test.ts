@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { serviceLoginProblems } from '../../src/cli/serve.js';
 import { loadTopology } from '../../src/mbam/topology.js';
@@ -26,6 +27,15 @@ describe('Windows service command line', () => {
     expect(argv.slice(2, 4)).toEqual(['serve', '--service']);
     expect(commandLineToArgv(windowsCommandLine(argv))).toEqual(argv);
   });
+
+  it('gives the service everything serve was given, with absolute paths (a service starts in System32)', () => {
+    const argv = hostedWriterServiceArgs({ topologyFile: 'topology.json', server: 'MBAM-REC01', stateDir: 'state', freezeTimeoutMs: 30000, preRestoreCommand: 'iisreset /stop', postRestoreCommand: 'iisreset /start', commandTimeoutMs: 5000 });
+    const opt = (name: string) => argv[argv.indexOf(name) + 1];
+    expect(opt('--topology')).toBe(resolve('topology.json'));
+    expect(opt('--state-dir')).toBe(resolve('state'));
+    expect([opt('--freeze-timeout'), opt('--pre-restore-command'), opt('--post-restore-command'), opt('--command-timeout')]).toEqual(['30000', 'iisreset /stop', 'iisreset /start', '5000']);
+    expect(commandLineToArgv(windowsCommandLine(argv))).toEqual(argv);
+  });
 });
 
 describe('the hosted writer service can log in to SQL Server', () => {
@@ -35,6 +45,12 @@ describe('the hosted writer service can log in to SQL Server', () => {
     expect(serviceLoginProblems(resolveServer(t, 'MBAM-CMP01'))).toEqual([]);
     const integrated = { ...resolveServer(t, 'MBAM-CMP01'), sql: { ...resolveServer(t, 'MBAM-CMP01').sql, auth: { type: 'integrated' as const } } };
     expect(serviceLoginProblems(integrated)).toEqual([expect.stringMatching(/integrated/)]);
+    // A relative secret file or CA file would be looked up in the service's System32.
+    const cmp = resolveServer(t, 'MBAM-CMP01');
+    const relative = { ...cmp, sql: { ...cmp.sql, caFile: 'ca.pem', auth: { type: 'sql' as const, user: 'mbam_vss', password: { file: 'pw.txt' } } } };
+    expect(serviceLoginProblems(relative)).toEqual([expect.stringMatching(/sql.auth.password.file is the relative path pw.txt/), expect.stringMatching(/sql.caFile is the relative path ca.pem/)]);
+    const absolute = { ...cmp, sql: { ...cmp.sql, caFile: 'C:\\MBAM\\ca.pem', auth: { type: 'sql' as const, user: 'mbam_vss', password: { file: 'D:\\secrets\\pw.txt' } } } };
+    expect(serviceLoginProblems(absolute)).toEqual([]);
     const r = await runCliAsync(['serve', '--topology', EXAMPLE_TOPOLOGY, '--server', 'MBAM-REC01', '--install-service']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/could not log in to SQL Server MBAM-REC01[\s\S]*MBAM_REC01_SQL_PASSWORD/);

@@ -45,11 +45,28 @@ SERVICE_STATUS_PROCESS WaitForState(SC_HANDLE svc, DWORD want, DWORD timeoutMs, 
 
 // Stops the service if it runs and waits for SERVICE_STOPPED: deleting a running service only
 // marks it for deletion, and a new one of that name cannot be created until the old one is gone.
+// A service still starting accepts no controls ("ControlService function": ERROR_SERVICE_CANNOT_
+// ACCEPT_CTRL or ERROR_INVALID_SERVICE_CONTROL while START_PENDING): its start is waited out and
+// the STOP sent again, or an uninstall during a start would leave the writer running.
 void StopAndWait(SC_HANDLE svc, DWORD timeoutMs) {
-  SERVICE_STATUS status{};
-  if (ControlService(svc, SERVICE_CONTROL_STOP, &status) || GetLastError() == ERROR_SERVICE_CANNOT_ACCEPT_CTRL) {
-    WaitForState(svc, SERVICE_STOPPED, timeoutMs);
+  const ULONGLONG end = GetTickCount64() + timeoutMs;
+  for (;;) {
+    SERVICE_STATUS status{};
+    if (ControlService(svc, SERVICE_CONTROL_STOP, &status)) break;
+    const DWORD err = GetLastError();
+    if (err != ERROR_SERVICE_CANNOT_ACCEPT_CTRL && err != ERROR_INVALID_SERVICE_CONTROL) return;  // not running, or no access
+    const ULONGLONG now = GetTickCount64();
+    if (now >= end) return;
+    const SERVICE_STATUS_PROCESS st = WaitForState(svc, SERVICE_RUNNING, static_cast<DWORD>(end - now), true);
+    if (st.dwCurrentState == SERVICE_STOPPED) return;
+    if (st.dwCurrentState != SERVICE_RUNNING) {
+      // STOP_PENDING: somebody else is stopping it; wait for the end below.
+      if (st.dwCurrentState == SERVICE_STOP_PENDING) break;
+      return;
+    }
   }
+  const ULONGLONG now = GetTickCount64();
+  if (now < end) WaitForState(svc, SERVICE_STOPPED, static_cast<DWORD>(end - now));
 }
 
 // createService(name, displayName, description, commandLine): the command line is quoted by
@@ -157,6 +174,7 @@ struct ServiceState {
   HANDLE stopped = nullptr;  // set when JS has finished (stopped or failed to start)
   HANDLE tickerStop = nullptr;
   bool running = false;
+  DWORD registerError = NO_ERROR;  // RegisterServiceCtrlHandlerEx failed
 };
 ServiceState g_service;
 
@@ -176,12 +194,26 @@ void Report(DWORD state, DWORD win32Exit = NO_ERROR, DWORD specificExit = 0) {
   ReportLocked(state, win32Exit, specificExit);
 }
 
-// Advances the checkpoint every 2 s while the state is pending.
+// Advances the checkpoint every 2 s while the state is pending, for at most kMaxPendingMs per
+// pending phase: "SetServiceStatus function" calls a thread that reports progress whatever the
+// work does "a common bug", since a hung start or stop would then never be seen as hung. The start
+// (topology, a SQL login bounded at 15 s, Subscribe) and the stop (Unsubscribe, bounded by the
+// event timeout) end well within the cap; past it the checkpoint stops, and the SCM's wait hint
+// lets it declare the service hung. The exit codes stay as set (a STOPPED report must keep them).
+constexpr ULONGLONG kMaxPendingMs = 120000;
 DWORD WINAPI Ticker(void*) {
+  DWORD phase = 0;
+  ULONGLONG phaseStart = 0;
   while (WaitForSingleObject(g_service.tickerStop, 2000) == WAIT_TIMEOUT) {
     std::lock_guard<std::mutex> lock(g_service.m);
     const DWORD st = g_service.status.dwCurrentState;
-    if (st == SERVICE_START_PENDING || st == SERVICE_STOP_PENDING) ReportLocked(st);
+    if (st != phase) {
+      phase = st;
+      phaseStart = GetTickCount64();
+    }
+    if ((st == SERVICE_START_PENDING || st == SERVICE_STOP_PENDING) && GetTickCount64() - phaseStart < kMaxPendingMs) {
+      ReportLocked(st, g_service.status.dwWin32ExitCode, g_service.status.dwServiceSpecificExitCode);
+    }
   }
   return 0;
 }
@@ -197,7 +229,12 @@ DWORD WINAPI ControlHandler(DWORD control, DWORD, LPVOID, LPVOID) {
 
 void WINAPI ServiceMain(DWORD, LPWSTR*) {
   g_service.handle = RegisterServiceCtrlHandlerExW(g_service.name.c_str(), ControlHandler, nullptr);
-  if (g_service.handle == nullptr) return;
+  if (g_service.handle == nullptr) {
+    // Nothing can be reported to the SCM without the handle; the dispatcher returns and
+    // runAsService rejects with this error instead of waiting for a start that never comes.
+    g_service.registerError = GetLastError();
+    return;
+  }
   Report(SERVICE_START_PENDING);
   g_service.tickerStop = CreateEventW(nullptr, TRUE, FALSE, nullptr);
   HANDLE ticker = CreateThread(nullptr, 0, Ticker, nullptr, 0, nullptr);
@@ -227,7 +264,12 @@ class DispatcherWorker : public Napi::AsyncWorker {
     SERVICE_TABLE_ENTRYW table[] = {{const_cast<wchar_t*>(g_service.name.c_str()), ServiceMain}, {nullptr, nullptr}};
     if (!StartServiceCtrlDispatcherW(table)) {
       err_ = GetLastError();
-      SetError("StartServiceCtrlDispatcher");
+      op_ = "StartServiceCtrlDispatcher";
+      SetError(op_);
+    } else if (g_service.registerError != NO_ERROR) {
+      err_ = g_service.registerError;
+      op_ = "RegisterServiceCtrlHandlerEx";
+      SetError(op_);
     }
   }
   void OnOK() override {
@@ -236,7 +278,7 @@ class DispatcherWorker : public Napi::AsyncWorker {
   }
   void OnError(const Napi::Error&) override {
     Release();
-    deferred_.Reject(HResultError(Env(), static_cast<uint32_t>(HRESULT_FROM_WIN32(err_)), "StartServiceCtrlDispatcher").Value());
+    deferred_.Reject(HResultError(Env(), static_cast<uint32_t>(HRESULT_FROM_WIN32(err_)), op_).Value());
   }
 
  private:
@@ -246,6 +288,7 @@ class DispatcherWorker : public Napi::AsyncWorker {
   }
   Napi::Promise::Deferred deferred_;
   DWORD err_ = 0;
+  const char* op_ = "";
 };
 
 Napi::Value RunAsService(const Napi::CallbackInfo& info) {
