@@ -539,7 +539,8 @@ static int cmd_stop(const WCHAR *name)
     return 0;
 }
 
-static int cmd_start(const WCHAR *name)
+/* One SCM call on an opened service, reported as {"ev":<ev>,"ok":..,"error":..[,"op":..]}. */
+static int simple_call(const WCHAR *name, DWORD access, const char *ev, const char *call_op, BOOL (*call)(SC_HANDLE))
 {
     jbuf b = {0};
     SC_HANDLE scm, svc;
@@ -547,20 +548,16 @@ static int cmd_start(const WCHAR *name)
     DWORD err = 0;
     BOOL ok = FALSE;
 
-    /* Learn: "StartServiceW function": the handle "must have the SERVICE_START access right";
-     * "If there are no arguments, this parameter can be NULL" (dwNumServiceArgs 0). On Windows it
-     * "does not wait for the first status update from the new service"; this probe does not wait
-     * either (but see README: Wine's StartService returns only after the first status report). */
-    svc = open_service(name, SERVICE_START, &scm, &op, &err);
+    svc = open_service(name, access, &scm, &op, &err);
     if (svc) {
-        op = "StartService";
-        ok = StartServiceW(svc, 0, NULL);
+        op = call_op;
+        ok = call(svc);
         err = ok ? ERROR_SUCCESS : GetLastError();
     }
-    jb_begin(&b, "start");
+    jb_begin(&b, ev);
     jb_bool(&b, "ok", ok);
     jb_u32(&b, "error", ok ? 0 : err);
-    if (!ok) jb_cstr(&b, "op", op ? op : "StartService");
+    if (!ok) jb_cstr(&b, "op", op ? op : call_op);
     jb_end(&b);
     emit_stdout(&b);
     close_both(svc, scm);
@@ -568,33 +565,18 @@ static int cmd_start(const WCHAR *name)
     return 0;
 }
 
-static int cmd_delete(const WCHAR *name)
-{
-    jbuf b = {0};
-    SC_HANDLE scm, svc;
-    const char *op = NULL;
-    DWORD err = 0;
-    BOOL ok = FALSE;
+/* Learn: "StartServiceW function": the handle "must have the SERVICE_START access right";
+ * "If there are no arguments, this parameter can be NULL" (dwNumServiceArgs 0). On Windows it
+ * "does not wait for the first status update from the new service"; this probe does not wait
+ * either (but see README: Wine's StartService returns only after the first status report). */
+static BOOL start_service(SC_HANDLE h) { return StartServiceW(h, 0, NULL); }
+static int cmd_start(const WCHAR *name) { return simple_call(name, SERVICE_START, "start", "StartService", start_service); }
 
-    /* Learn: "DeleteService function": the handle "must have the DELETE access right"; it only
-     * "Marks the specified service for deletion"; a second call fails with
-     * ERROR_SERVICE_MARKED_FOR_DELETE. The handle is closed right away (see close_both). */
-    svc = open_service(name, DELETE, &scm, &op, &err);
-    if (svc) {
-        op = "DeleteService";
-        ok = DeleteService(svc);
-        err = ok ? ERROR_SUCCESS : GetLastError();
-    }
-    jb_begin(&b, "delete");
-    jb_bool(&b, "ok", ok);
-    jb_u32(&b, "error", ok ? 0 : err);
-    if (!ok) jb_cstr(&b, "op", op ? op : "DeleteService");
-    jb_end(&b);
-    emit_stdout(&b);
-    close_both(svc, scm);
-    free(b.p);
-    return 0;
-}
+/* Learn: "DeleteService function": the handle "must have the DELETE access right"; it only
+ * "Marks the specified service for deletion"; a second call fails with
+ * ERROR_SERVICE_MARKED_FOR_DELETE. The handle is closed right away (see close_both). */
+static BOOL delete_service(SC_HANDLE h) { return DeleteService(h); }
+static int cmd_delete(const WCHAR *name) { return simple_call(name, DELETE, "delete", "DeleteService", delete_service); }
 
 /* ------------------------------------------------------------------------------------------ */
 
