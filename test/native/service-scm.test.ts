@@ -30,7 +30,7 @@ import { ensureWindowsPrebuild, runWithDeadline, WINE, windowsNode, winePath } f
 import { build as buildStandin } from '../win-standin/build.mjs';
 
 const scm = prereq(
-  existsSync(WINE) && hasCommand('x86_64-w64-mingw32-gcc') && hasCommand('x86_64-w64-mingw32-g++-posix') && hasCommand('clang++-16') && hasCommand('lld-link-16'),
+  existsSync(WINE) && hasCommand('x86_64-w64-mingw32-g++-posix') && hasCommand('clang++-16') && hasCommand('lld-link-16'),
   'Wine, MinGW-w64, clang-16 and lld-16 (apt-get install wine64 g++-mingw-w64-x86-64 clang-16 lld-16)',
 );
 
@@ -147,7 +147,7 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
     out = mkdtempSync(join(tmpdir(), 'mbam-scm-build-'));
     dll = (buildStandin(out) as { dll: string }).dll;
     probe = join(out, 'scm_probe.exe');
-    await execAsync('x86_64-w64-mingw32-gcc', ['-O1', '-Wall', '-Werror', '-municode', '-o', probe, join(REPO, 'test', 'win-service', 'scm_probe.c'), '-ladvapi32']);
+    await execAsync('x86_64-w64-mingw32-gcc-posix', ['-O1', '-Wall', '-Werror', '-municode', '-o', probe, join(REPO, 'test', 'win-service', 'scm_probe.c'), '-ladvapi32']);
     // Named by what it holds, so that a changed registry file or Wine version makes a new one.
     const wineVersion = (await execAsync(WINE, ['--version'])).trim();
     const TEMPLATE = join(tmpdir(), `mbam-vss-service-prefix-${createHash('sha256').update(TEMPLATE_REG + wineVersion).digest('hex').slice(0, 12)}`);
