@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,9 +23,10 @@ import { HOSTED_WRITER_SERVICE } from '../../src/platform/windows-service.js';
 import { invalidInput } from '../../src/vss/errors.js';
 import { hasCommand, itRequires, prereq } from '../support/prereq.js';
 import { REPO } from '../support/paths.js';
+import { until } from '../support/until.js';
 import { commandLineToArgv } from '../support/windows-cmdline.js';
 import { execAsync } from '../support/exec.js';
-import { ensureWindowsPrebuild, runWithDeadline, WINE, windowsNode, winePath } from '../support/windows-node.js';
+import { ensureWindowsPrebuild, runCapturedWithDeadline, runWithDeadline, WINE, windowsNode, winePath } from '../support/windows-node.js';
 // @ts-expect-error -- plain .mjs helper without type declarations
 import { build as buildStandin } from '../win-standin/build.mjs';
 
@@ -70,36 +71,8 @@ type StandinLine = Record<string, unknown> & { ev: string; seq: number };
 
 const jsonLines = <T>(f: string): T[] => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l.trim()).flatMap((l) => { try { return [JSON.parse(l) as T]; } catch { return []; } }) : []);
 
-async function until<T>(what: string, probe: () => T | undefined | false, ms: number, context: () => unknown = () => ''): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${JSON.stringify(context(), null, 1)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/**
- * A Windows program under Wine, killed at the deadline. Output goes through files: Windows Node
- * under Wine cannot open a Unix pipe as its stdout (EBADF), a regular file it can.
- */
-function wine(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'mbam-scm-out-'));
-  const [out, err] = [join(dir, 'stdout'), join(dir, 'stderr')];
-  const fds = [openSync(out, 'w'), openSync(err, 'w')] as const;
-  return new Promise((resolve) => {
-    const p = spawn(WINE, args, { env, stdio: ['ignore', fds[0], fds[1]] });
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      fds.forEach((fd) => closeSync(fd));
-      const r = { code, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
-      rmSync(dir, { recursive: true, force: true });
-      resolve(r);
-    });
-  });
-}
+/** A Windows program under Wine, with its output, killed at the deadline. */
+const wine = (args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) => runCapturedWithDeadline(WINE, args, env, timeoutMs);
 
 /** A SQL Server address that accepts connections and, while held, never answers the pre-login. */
 function silentSqlServer(): Promise<{ server: Server; port: number; held: Socket[]; hold: () => void; release: () => void; accepted: () => number }> {
@@ -222,7 +195,7 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       //    subscribed yet. (Before: the topology was loaded and the writer subscribed before the
       //    dispatcher, RUNNING was reported at once, and install did not start the service.)
       const install = cli([...serveArgs, '--install-service']);
-      await until('the service to try its SQL Server login', () => sql.accepted() > 0, 120_000, context);
+      await until('the service to try its SQL Server login', () => sql.accepted() > 0, 120_000, { context });
       const atLogin = statuses().at(-1);
       expect(atLogin?.state, 'the service reports START_PENDING while it checks its login').toBe(START_PENDING);
       const pending = await until(
@@ -234,7 +207,7 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
           return p.length && p.at(-1)!.checkpoint >= atLogin!.checkpoint + 2 ? p : undefined;
         },
         60_000,
-        context,
+        { context },
       );
       expect(subscribes(), 'the writer subscribed before the service reported RUNNING').toEqual([]);
       for (const s of pending) {
@@ -249,7 +222,7 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       const installed = await install;
       expect(installed.code, installed.stderr).toBe(0);
       expect(installed.stdout + installed.stderr).toMatch(/installed and started the MbamVssWriter service/);
-      const running1 = await until('RUNNING', () => statuses().find((s) => s.state === RUNNING), 30_000, context);
+      const running1 = await until('RUNNING', () => statuses().find((s) => s.state === RUNNING), 30_000, { context });
       expect(running1).toMatchObject({ checkpoint: 0, win32ExitCode: 0 });
       expect(running1.controlsAccepted & SERVICE_ACCEPT_STOP).toBe(SERVICE_ACCEPT_STOP);
       expect(running1.controlsAccepted & SERVICE_ACCEPT_SHUTDOWN).toBe(SERVICE_ACCEPT_SHUTDOWN);
@@ -272,7 +245,7 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       //    marked for deletion, ERROR_SERVICE_MARKED_FOR_DELETE.)
       const reinstalled = await cli([...serveArgs, '--install-service']);
       expect(reinstalled.code, reinstalled.stderr).toBe(0);
-      const running2 = await until('RUNNING again, in a new process', () => statuses().find((s) => s.state === RUNNING && s.pid !== running1.pid), 60_000, context);
+      const running2 = await until('RUNNING again, in a new process', () => statuses().find((s) => s.state === RUNNING && s.pid !== running1.pid), 60_000, { context });
       const order = standin().filter((l) => l.ev === 'load' || l.ev === 'IVssWriterImpl.Subscribe' || (l.ev === 'IVssWriterImpl.Unsubscribe' && l['phase'] === 'end')).map((l) => (l.ev === 'load' ? `load ${l['pid']}` : l.ev));
       expect(order).toEqual([`load ${running1.pid}`, 'IVssWriterImpl.Subscribe', 'IVssWriterImpl.Unsubscribe', `load ${running2.pid}`, 'IVssWriterImpl.Subscribe']);
       // After SERVICE_STOPPED the process ends by itself; nothing of it lingers.
@@ -282,7 +255,7 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       // The handler reports STOP_PENDING before it returns ("Service Control Handler Function"), so
       // ControlService hands back that state and a second STOP is not delivered meanwhile.
       expect(await probeCmd('stop', HOSTED_WRITER_SERVICE)).toMatchObject({ ok: true, state: STOP_PENDING });
-      const stopped = await until('STOPPED after STOP', () => statuses().find((s) => s.t > running2.t && s.state === STOPPED), 60_000, context);
+      const stopped = await until('STOPPED after STOP', () => statuses().find((s) => s.t > running2.t && s.state === STOPPED), 60_000, { context });
       expect(stopped).toMatchObject({ win32ExitCode: 0, serviceSpecificExitCode: 0, checkpoint: 0, pid: 0 });
       // After STOP_PENDING the only valid next state is STOPPED ("Service State Transitions").
       const stopping = statuses().filter((s) => s.t > running2.t && s.t < stopped.t).map((s) => s.state);
@@ -301,7 +274,7 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
         'STOPPED after the failed start',
         () => statuses().find((s) => s.t > stopped.t && s.state === STOPPED && s.win32ExitCode !== 0),
         60_000,
-        context,
+        { context },
       );
       expect(failed.win32ExitCode).toBe(ERROR_SERVICE_SPECIFIC_ERROR);
       expect(failed.serviceSpecificExitCode >>> 0).toBe(invalidInput('--server', 'x', 'y').hresult >>> 0);
@@ -320,12 +293,12 @@ describe('the hosted writer service under a Service Control Manager (Wine servic
       sql.hold();
       const acceptedBefore = sql.accepted();
       expect(await probeCmd('start', HOSTED_WRITER_SERVICE)).toMatchObject({ ok: true });
-      await until('the starting service to try its SQL Server login', () => sql.accepted() > acceptedBefore, 60_000, context);
+      await until('the starting service to try its SQL Server login', () => sql.accepted() > acceptedBefore, 60_000, { context });
       writeFileSync(join(host, 'topology.json'), topology('ANOTHER01'));
       const removed = await cli([...serveArgs, '--uninstall-service']);
       expect(removed.code, removed.stderr).toBe(0);
       expect(removed.stdout + removed.stderr).toMatch(/removed the MbamVssWriter service/);
-      await until('the service is gone', () => watch().at(-1)?.ev === 'absent', 30_000, context);
+      await until('the service is gone', () => watch().at(-1)?.ev === 'absent', 30_000, { context });
       expect(subscribes().length, 'every writer that subscribed has unsubscribed').toBe(unsubscribed().length);
 
     } finally {

@@ -26,6 +26,7 @@ import { loopPrereq, makeLoopFs, type LoopFs } from '../support/loop.js';
 import { REPO } from '../support/paths.js';
 import { itRequires } from '../support/prereq.js';
 import { tempDir } from '../support/state.js';
+import { until as poll } from '../support/until.js';
 
 /** The freeze timeout of every cell (the write hold the owner's backup asks for). */
 const HOLD_MS = 2000;
@@ -33,16 +34,8 @@ const HOLD_MS = 2000;
 const WRITABLE_WITHIN_MS = HOLD_MS + 1000;
 
 
-/** Polls `probe` until it returns a value other than undefined/false, or fails naming `what`. */
-async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+// The watchdog's states are brief (inside FIFREEZE, writing back): polled every 5 ms.
+const until = <T>(probe: () => T | undefined | false, what: string, timeoutMs: number): Promise<T> => poll(what, probe, timeoutMs, { intervalMs: 5 });
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

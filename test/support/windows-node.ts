@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import { execAsync } from './exec.js';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 export const WINE = '/usr/lib/wine/wine64';
@@ -37,19 +37,40 @@ export function winePath(p: string): string {
   return 'Z:' + p.replace(/\//g, '\\');
 }
 
-/**
- * Runs a program (Node under Wine, say) with output ignored, killed at the deadline; resolves with
- * its exit code (null when it was killed). Results are read from the file the program writes.
- */
-export function runWithDeadline(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number | null> {
+function spawnWithDeadline(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, stdio: StdioOptions): Promise<number | null> {
   return new Promise((resolve) => {
-    const p = spawn(cmd, args, { env, stdio: 'ignore' });
+    const p = spawn(cmd, args, { env, stdio });
     const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
     p.on('close', (code) => {
       clearTimeout(t);
       resolve(code);
     });
   });
+}
+
+/**
+ * Runs a program (Node under Wine, say) with output ignored, killed at the deadline; resolves with
+ * its exit code (null when it was killed). Results are read from the file the program writes.
+ */
+export function runWithDeadline(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number | null> {
+  return spawnWithDeadline(cmd, args, env, timeoutMs, 'ignore');
+}
+
+/**
+ * The same, with its output. Output goes through files: Windows Node under Wine cannot open a Unix
+ * pipe as its stdout (EBADF), a regular file it can.
+ */
+export async function runCapturedWithDeadline(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'mbam-run-'));
+  const [out, err] = [join(dir, 'stdout'), join(dir, 'stderr')];
+  const fds = [openSync(out, 'w'), openSync(err, 'w')] as const;
+  try {
+    const code = await spawnWithDeadline(cmd, args, env, timeoutMs, ['ignore', fds[0], fds[1]]);
+    return { code, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
+  } finally {
+    fds.forEach((fd) => closeSync(fd));
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const PREBUILD_INPUTS = ['native', 'binding.gyp', 'scripts/build-win.mjs'];

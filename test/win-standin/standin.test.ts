@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect } from 'vitest';
 import { hasCommand, itRequires, prereq } from '../support/prereq.js';
-import { WINE } from '../support/windows-node.js';
+import { WINE, winePath } from '../support/windows-node.js';
 // @ts-expect-error -- plain .mjs helpers without type declarations
 import { oracle } from './vtable-oracle.mjs';
 // @ts-expect-error -- plain .mjs helpers without type declarations
 import { build } from './build.mjs';
+import { until } from '../support/until.js';
 
 const clang = prereq(hasCommand('clang++-16'), 'clang-16 (apt-get install clang-16)');
 const toolchain = prereq(
@@ -25,17 +26,6 @@ const wine = prereq(toolchain.ok && existsSync(WINE), `${toolchain.reason}; Wine
 type Line = Record<string, unknown> & { ev?: string; seq?: number; tid?: number };
 const readLines = (f: string): Line[] =>
   existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Line) : [];
-const winPath = (p: string): string => 'Z:' + p.replace(/\//g, '\\');
-
-async function waitFor<T>(what: string, probe: () => T | undefined, deadlineMs: number): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 let out: { dll: string; client: string; outDir: string };
 const prefix = join(tmpdir(), 'mbam-vss-standin-wineprefix');
@@ -58,10 +48,10 @@ async function runClient(name: string, scenario: string, env: Record<string, str
       WINEPREFIX: prefix,
       WINEDEBUG: '-all',
       WINEDLLOVERRIDES: 'vssapi=n,b;mscoree,mshtml=',
-      MBAM_STANDIN_LOG: winPath(logFile),
-      MBAM_STANDIN_SCENARIO: winPath(join(dir, 'scenario.txt')),
-      MBAM_STANDIN_STORE: winPath(store),
-      STANDIN_CLIENT_LOG: winPath(clientFile),
+      MBAM_STANDIN_LOG: winePath(logFile),
+      MBAM_STANDIN_SCENARIO: winePath(join(dir, 'scenario.txt')),
+      MBAM_STANDIN_STORE: winePath(store),
+      STANDIN_CLIENT_LOG: winePath(clientFile),
       ...env,
     },
   });
@@ -70,8 +60,8 @@ async function runClient(name: string, scenario: string, env: Record<string, str
   // The client writes {"client":"exit"} as its last act; poll for it (first Wine start may be slow).
   // A hung client (e.g. a deadlocked Unsubscribe) is killed so it does not outlive the test.
   try {
-    await waitFor(`${name}: client exit line`, () => (readLines(clientFile).some((l) => l['client'] === 'exit') ? true : undefined), deadlineMs);
-    await waitFor(`${name}: process exit`, () => (exitCode === undefined ? undefined : true), 30_000);
+    await until(`${name}: client exit line`, () => (readLines(clientFile).some((l) => l['client'] === 'exit') ? true : undefined), deadlineMs);
+    await until(`${name}: process exit`, () => (exitCode === undefined ? undefined : true), 30_000);
   } catch (e) {
     if (exitCode === undefined) child.kill('SIGKILL');
     throw e;
