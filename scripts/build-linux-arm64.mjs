@@ -8,20 +8,13 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { commandExists } from './command-exists.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TRIPLE = process.env.ARM64_TRIPLE ?? 'aarch64-linux-gnu';
 const tool = (t) => `${TRIPLE}-${t}`;
 
-function which(cmd) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'pipe' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-if (!which(tool('g++')) || !which(tool('strip'))) {
+if (!commandExists(tool('g++')) || !commandExists(tool('strip'))) {
   console.error(`prebuild:linux-arm64 needs ${tool('g++')} and ${tool('strip')}. On Debian: apt-get install g++-aarch64-linux-gnu`);
   process.exit(3);
 }

@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { commandExists } from './command-exists.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'package.json'));
@@ -16,15 +17,7 @@ const CXX = process.env.MINGW_CXX ?? 'x86_64-w64-mingw32-g++-posix';
 const DLLTOOL = process.env.MINGW_DLLTOOL ?? 'x86_64-w64-mingw32-dlltool';
 const out = join(root, 'build-win');
 
-function which(cmd) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'pipe' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-if (!which(CXX) || !which(DLLTOOL)) {
+if (!commandExists(CXX) || !commandExists(DLLTOOL)) {
   console.error(`build:win needs MinGW-w64 (${CXX}, ${DLLTOOL}). On Debian: apt-get install g++-mingw-w64-x86-64`);
   process.exit(3);
 }

@@ -9,6 +9,7 @@ import { HR } from '../vss/hresult.js';
 import type { WriterMetadata } from '../vss/writer-metadata.js';
 import { action, type Output } from './common.js';
 import type { InProcessWriter } from '../vss/writer-events.js';
+import { commandExists } from '../util/bounded-command.js';
 
 /**
  * The package's example topology: the package root is two levels up from src/cli or dist/cli, as
@@ -99,16 +100,6 @@ export function registerDemoCommand(program: Command): void {
         out.result({ ok: true, topology: opts.topology, sqlChecks: 'skipped: no SQL Server configured', events }, () => '');
       }),
     );
-}
-
-
-function commandExists(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A loop-mounted btrfs image when this is root with btrfs-progs; else a plain directory. */

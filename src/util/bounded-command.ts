@@ -3,7 +3,7 @@
  * hosted writer's pre/post commands. It runs in its own process group so the whole tree is killed
  * at the deadline, not only the shell.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { VssError } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 
@@ -33,4 +33,14 @@ export function runBoundedCommand(command: string, env: NodeJS.ProcessEnv, deadl
       else resolve();
     });
   });
+}
+
+/** Whether `cmd` is on PATH (as the shell would find it). */
+export function commandExists(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v "${cmd}"`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -65,7 +65,7 @@ describe('packaging', () => {
     // is tested is what the build does with a warning, whatever flag spelling produces it.
     const work = mkdtempSync(join(tmpdir(), 'mbam-werror-'));
     try {
-      cpSync(join(REPO, 'scripts', 'build-win.mjs'), join(work, 'scripts', 'build-win.mjs'));
+      cpSync(join(REPO, 'scripts'), join(work, 'scripts'), { recursive: true });
       cpSync(join(REPO, 'package.json'), join(work, 'package.json'));
       symlinkSync(join(REPO, 'node_modules'), join(work, 'node_modules'));
       const gyp = JSON.parse(readFileSync(join(REPO, 'binding.gyp'), 'utf8'));

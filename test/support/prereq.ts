@@ -3,19 +3,11 @@
  * that needs a missing one is skipped with a one-line reason; with CI=true it is required, and the
  * test fails instead of skipping.
  */
-import { execFileSync } from 'node:child_process';
 import { it, test } from 'vitest';
 
 export const IN_CI = process.env['CI'] === 'true';
 
-export function hasCommand(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v "${cmd}"`], { stdio: 'pipe' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { commandExists as hasCommand } from '../../src/util/bounded-command.js';
 
 export const isRoot = (): boolean => typeof process.geteuid === 'function' && process.geteuid() === 0;
 
