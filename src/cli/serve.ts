@@ -76,6 +76,11 @@ export function registerServeCommand(program: Command): void {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const freezeTimeoutMs = ms(opts.freezeTimeout, '--freeze-timeout');
         const commandTimeoutMs = ms(opts.commandTimeout, '--command-timeout');
+        const restore = {
+          ...(opts.preRestoreCommand ? { preRestoreCommand: opts.preRestoreCommand } : {}),
+          ...(opts.postRestoreCommand ? { postRestoreCommand: opts.postRestoreCommand } : {}),
+          commandTimeoutMs,
+        };
         const start = async (asService: boolean) => {
           const [{ HostedWriter }, { mbamWriterHandlers }, { loadTopology }, { buildMbamWriterMetadata, resolveServer }] = await Promise.all([
             import('../hosted/hosted-writer.js'),
@@ -94,11 +99,6 @@ export function registerServeCommand(program: Command): void {
           });
           await writer.subscribe();
           return { writer, server };
-        };
-        const restore = {
-          ...(opts.preRestoreCommand ? { preRestoreCommand: opts.preRestoreCommand } : {}),
-          ...(opts.postRestoreCommand ? { postRestoreCommand: opts.postRestoreCommand } : {}),
-          commandTimeoutMs,
         };
         const svc = await import('../platform/windows-service.js');
         if (opts.service) {
