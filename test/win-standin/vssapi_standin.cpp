@@ -302,6 +302,14 @@ static BSTR meta_xml(Meta* m) {
 }
 static void log_xml(const char* ev, const GUID& writerId, BSTR xml) { Rec(ev).g("writerId", writerId).s("xml", xml).done(); }
 
+// AddExcludeFiles of both metadata interfaces (vswriter.h IVssCreateWriterMetadata,
+// IVssCreateExpressWriterMetadata): recorded and kept; the stand-in checks nothing here.
+static HRESULT AddExclude(Meta* m, const char* ev, LPCWSTR path, LPCWSTR spec, bool rec) {
+  Rec(ev).s("path", path).s("filespec", spec).t("recursive", rec).done();
+  MFile& f = m->exclude.push(); f.path = wdup(path); f.spec = wdup(spec); f.recursive = rec;
+  return S_OK;
+}
+
 // IVssCreateWriterMetadata handed to OnIdentify (vswriter.h: base-less class, 12 slots).
 class CreateWriterMetadataImpl : public IVssCreateWriterMetadata {
  public:
@@ -312,11 +320,7 @@ class CreateWriterMetadataImpl : public IVssCreateWriterMetadata {
     MFile& f = m->include.push(); f.path = wdup(path); f.spec = wdup(spec); f.recursive = rec; f.alt = wdup(alt); f.mask = 0xF0F;
     return S_OK;
   }
-  STDMETHOD(AddExcludeFiles)(LPCWSTR path, LPCWSTR spec, bool rec) override {
-    Rec("metadata.AddExcludeFiles").s("path", path).s("filespec", spec).t("recursive", rec).done();
-    MFile& f = m->exclude.push(); f.path = wdup(path); f.spec = wdup(spec); f.recursive = rec;
-    return S_OK;
-  }
+  STDMETHOD(AddExcludeFiles)(LPCWSTR path, LPCWSTR spec, bool rec) override { return AddExclude(m, "metadata.AddExcludeFiles", path, spec, rec); }
   STDMETHOD(AddComponent)(VSS_COMPONENT_TYPE ct, LPCWSTR lp, LPCWSTR name, LPCWSTR caption, const BYTE* icon, UINT cbIcon,
                           bool restoreMetadata, bool notify, bool selectable, bool selectableForRestore, DWORD flags) override {
     HRESULT hr = S_OK;
@@ -981,11 +985,7 @@ class ExpressMetadataImpl : public IVssCreateExpressWriterMetadata {
   STDMETHOD(QueryInterface)(const IID&, void** ppv) override { if (ppv) *ppv = nullptr; return E_NOINTERFACE; }
   ULONG STDMETHODCALLTYPE AddRef() override { return InterlockedIncrement(&ref); }
   ULONG STDMETHODCALLTYPE Release() override { return --ref; }  // the Meta stays owned by the express writer
-  STDMETHOD(AddExcludeFiles)(LPCWSTR path, LPCWSTR spec, bool rec) override {
-    Rec("express.AddExcludeFiles").s("path", path).s("filespec", spec).t("recursive", rec).done();
-    MFile& f = m->exclude.push(); f.path = wdup(path); f.spec = wdup(spec); f.recursive = rec;
-    return S_OK;
-  }
+  STDMETHOD(AddExcludeFiles)(LPCWSTR path, LPCWSTR spec, bool rec) override { return AddExclude(m, "express.AddExcludeFiles", path, spec, rec); }
   // Learn IVssCreateExpressWriterMetadata::AddComponent: only VSS_CT_FILEGROUP; name required,
   // no backslashes; icon NULL => cbIcon 0; bRestoreMetadata and bNotifyOnBackupComplete
   // "reserved ... should always be set to false" (CHOICE: true is E_INVALIDARG); flags cannot
