@@ -5,15 +5,10 @@ import { hostname } from 'node:os';
 import type { InProcessWriter } from '../vss/writer-events.js';
 import { invalidInput } from '../vss/errors.js';
 import type { WriterMetadata } from '../vss/writer-metadata.js';
-import { action, EXIT, interruptible, stateDirOf, type GlobalOptions, type Output } from './common.js';
+import { action, EXIT, interruptible, milliseconds, stateDirOf, type GlobalOptions, type Output } from './common.js';
 import type { recordBackup } from '../mbam/history.js';
 
-function ms(value: string | undefined, field: string, dflt: number): number {
-  if (value === undefined) return dflt;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 3_600_000) throw invalidInput(field, 'milliseconds from 1 to 3600000', value);
-  return n;
-}
+const ms = (value: string | undefined, field: string, dflt: number): number => (value === undefined ? dflt : milliseconds(value, field, 3_600_000));
 
 async function tryRecordBackup(out: Output, stateDir: string, entry: Parameters<typeof recordBackup>[1]): Promise<void> {
   try {

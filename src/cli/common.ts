@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { VssError, type VssErrorCategory } from '../vss/errors.js';
+import { invalidInput, VssError, type VssErrorCategory } from '../vss/errors.js';
 import { HR } from '../vss/hresult.js';
 import type { Platform } from '../platform/index.js';
 
@@ -168,6 +168,13 @@ export function commandName(cmd: Command): string {
  * Reads a file the user named: a missing or unreadable file is bad input (exit 2) naming the
  * option and the path, not an internal error with a stack.
  */
+/** A milliseconds option: a whole number from 1 (to `max`, where the command has a limit). */
+export function milliseconds(value: string, field: string, max = Infinity): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw invalidInput(field, Number.isFinite(max) ? `milliseconds from 1 to ${max}` : 'a positive number of milliseconds', value);
+  return n;
+}
+
 export function readInputFile(path: string, field: string): Buffer {
   try {
     return readFileSync(path);

@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { posix, win32 } from 'node:path';
 import type { ServerTopology } from '../mbam/topology.js';
-import { invalidInput } from '../vss/errors.js';
-import { action, beforeParse, stateDirOf, type GlobalOptions } from './common.js';
+import { action, beforeParse, milliseconds, stateDirOf, type GlobalOptions } from './common.js';
 
 /**
  * Why the service, which runs as LocalSystem with the SCM's environment, could not log in to SQL
@@ -68,14 +67,9 @@ export function registerServeCommand(program: Command): void {
     .addHelpText('after', '\nRuns in the foreground until SIGINT/SIGTERM (or the service stops), then unsubscribes cleanly.\nPrepareSnapshot fails RETRYABLE while a database is not ONLINE or SQL Server is unreachable, NONRETRYABLE when a\ndatabase or the Recovery certificate is missing; BackupComplete records the backup for `mbam-vss health`.')
     .action(
       action(async (out, opts: { topology: string; server?: string; preRestoreCommand?: string; postRestoreCommand?: string; commandTimeout: string; freezeTimeout: string; installService?: boolean; uninstallService?: boolean; service?: boolean }, cmd: Command) => {
-        const ms = (v: string, f: string) => {
-          const n = Number(v);
-          if (!Number.isInteger(n) || n < 1) throw invalidInput(f, 'a positive number of milliseconds', v);
-          return n;
-        };
         const g = cmd.optsWithGlobals() as GlobalOptions;
-        const freezeTimeoutMs = ms(opts.freezeTimeout, '--freeze-timeout');
-        const commandTimeoutMs = ms(opts.commandTimeout, '--command-timeout');
+        const freezeTimeoutMs = milliseconds(opts.freezeTimeout, '--freeze-timeout');
+        const commandTimeoutMs = milliseconds(opts.commandTimeout, '--command-timeout');
         const restore = {
           ...(opts.preRestoreCommand ? { preRestoreCommand: opts.preRestoreCommand } : {}),
           ...(opts.postRestoreCommand ? { postRestoreCommand: opts.postRestoreCommand } : {}),
