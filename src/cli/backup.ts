@@ -112,6 +112,9 @@ export function registerBackupCommands(program: Command): void {
         const g = cmd.optsWithGlobals() as GlobalOptions;
         const stateDir = await stateDirOf(g);
         const [{ Progress }, { backup }] = await Promise.all([import('./progress.js'), import('../requester/backup.js')]);
+        // Bad input is refused before anything runs (the failure path below records a failed backup).
+        const freezeTimeoutMs = ms(opts.freezeTimeout, '--freeze-timeout', 60_000);
+        const writeHoldMs = ms(opts.writeHold, '--write-hold', 10_000);
         const progress = new Progress(g);
         const writers = await sqlWriters(opts);
         const r = await interruptible(async (signal) => backup({
@@ -121,8 +124,8 @@ export function registerBackupCommands(program: Command): void {
           ...(opts.writer ? { select: opts.writer } : {}),
           provider: opts.provider as 'auto',
           ...(opts.snapshotCommand ? { snapshotCommand: opts.snapshotCommand } : {}),
-          freezeTimeoutMs: ms(opts.freezeTimeout, '--freeze-timeout', 60_000),
-          writeHoldMs: ms(opts.writeHold, '--write-hold', 10_000),
+          freezeTimeoutMs,
+          writeHoldMs,
           stateDir,
           onProgress: (e) => progress.event(e),
           signal,

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -57,6 +57,17 @@ describe('mbam-vss CLI', () => {
     expect(neither.code).toBe(2);
     expect(neither.stderr).toMatch(/metadata: expected a writer id\/name, or --file <file.xml>\n/);
     expect(neither.stderr).not.toMatch(/not both/);
+  });
+
+  it('a bad timeout option exits 2 naming it, and a refused backup leaves no history entry', async () => {
+    const state = tmp();
+    const b = await runCliAsync(['--state-dir', state, 'backup', '--to', join(state, 'set'), '--freeze-timeout', '3600001']);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/--freeze-timeout: expected milliseconds from 1 to 3600000 \(got "3600001"\)/);
+    expect(existsSync(join(state, 'history.jsonl'))).toBe(false);
+    const s = await runCliAsync(['--state-dir', state, 'serve', '--topology', EXAMPLE_TOPOLOGY, '--command-timeout', 'soon']);
+    expect(s.code).toBe(2);
+    expect(s.stderr).toMatch(/--command-timeout: expected a positive number of milliseconds \(got "soon"\)/);
   });
 
   it('a missing --file is bad input (exit 2) naming the option and path, not an internal error', async () => {
